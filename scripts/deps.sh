@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages sgsearch needs that are missing; a no-op when
+# all are present. Usage: scripts/deps.sh [build|bench]
+#   build (default): compilers' libraries, test tools and the default corpus
+#   bench: also the peers and corpora the benchmarks compare against
+set -eu
+
+build_pkgs="gcc make pkg-config libmicrohttpd-dev libjansson-dev libxxhash-dev libck-dev
+libjemalloc-dev libutf8proc-dev libcriterion-dev libzstd-dev zlib1g-dev zstd python3
+python3-pytest dict-gcide"
+bench_pkgs="xapian-tools xapian-omega sphinxsearch linux-source-6.1 gnuplot-nox time"
+
+want=$build_pkgs
+[ "${1:-build}" = bench ] && want="$build_pkgs $bench_pkgs"
+
+missing=""
+for p in $want; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+        "install ok installed") ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
