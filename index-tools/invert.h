@@ -1,0 +1,44 @@
+/* A worker's in-memory inverted index and the sorted runs it spills.
+ *
+ * Each build worker inverts the documents it parsed into its own table
+ * (term -> postings of (shard, doc, tf)); when the table's memory passes the
+ * worker's budget, it is written out as a run file sorted by term and
+ * cleared. Every run is later merged (merge.h). Because a worker takes its
+ * chunks in input order and doc ids grow with input order within a shard,
+ * each (term, shard) posting list is already sorted by doc id.
+ *
+ * RUN FILE: a sequence of term records, then a zero byte.
+ *   u8 term length (1..255), term bytes,
+ *   varint n_groups, n_groups x (varint shard, varint count), shards increasing,
+ *   then for each group in order, count x (varint doc gap, varint tf), where the
+ *   first gap of a group is the doc id and later gaps are doc - previous doc. */
+#ifndef SGS_INDEX_TOOLS_INVERT_H
+#define SGS_INDEX_TOOLS_INVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct idx_inverter idx_inverter;
+
+/* A new, empty inverted index. Free with idx_inverter_free(). */
+idx_inverter *idx_inverter_new(void);
+
+/* Frees it; NULL is a no-op. */
+void idx_inverter_free(idx_inverter *inv);
+
+/* Adds one posting. Postings of a (term, shard) arrive in increasing doc order. */
+void idx_inverter_add(idx_inverter *inv, const char *term, size_t len, uint32_t shard,
+                      uint32_t doc, uint32_t tf);
+
+/* Bytes of memory the table holds. */
+size_t idx_inverter_memory(const idx_inverter *inv);
+
+/* True when nothing has been added since the last spill. */
+int idx_inverter_empty(const idx_inverter *inv);
+
+/* Writes the table as a run file at path and clears it. SGS_EIO on failure. */
+int idx_inverter_spill(idx_inverter *inv, const char *path, sgs_err *err);
+
+#endif
