@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""Variant Xapian peer: indexes sgsearch JSONL straight into a Xapian (glass)
+database through the Python bindings (Debian package python3-xapian).
+
+  xapian_py_index.py INPUT.jsonl DBDIR
+
+Same settings as the scriptindex peer: id as the unique boolean term Q<id>,
+title and body as free text without positions, no stemming, "id=...\\ntitle=..."
+stored as document data. Unlike scriptindex, the timed run includes parsing
+the JSON (as sgs-index does) and the Python interpreter's per-document cost, so
+this is a secondary figure. XAPIAN_FLUSH_THRESHOLD applies as for scriptindex.
+"""
+import json
+import sys
+
+import xapian
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.stderr.write(__doc__)
+        return 2
+    src, dbdir = sys.argv[1], sys.argv[2]
+    db = xapian.WritableDatabase(dbdir, xapian.DB_CREATE_OR_OVERWRITE)
+    tg = xapian.TermGenerator()
+    tg.set_stemming_strategy(xapian.TermGenerator.STEM_NONE)
+    n = 0
+    loads = json.loads
+    with open(src, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            d = loads(line)
+            doc_id = str(d["id"])
+            title = d.get("title") or ""
+            body = d.get("body") or ""
+            doc = xapian.Document()
+            tg.set_document(doc)
+            tg.index_text_without_positions(title)
+            tg.index_text_without_positions(body)
+            doc.set_data("id=%s\ntitle=%s\n" % (doc_id, title))
+            idterm = "Q" + doc_id
+            doc.add_boolean_term(idterm)
+            db.replace_document(idterm, doc)
+            n += 1
+    db.commit()
+    db.close()
+    sys.stderr.write("indexed %d documents\n" % n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
