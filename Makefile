@@ -80,7 +80,7 @@ unit: $(UNIT_BIN)
 	done
 
 pytest: all
-	SGS_BUILD=$(B) $(PYTHON) -m pytest -q -p no:cacheprovider tests/index
+	SGS_BUILD=$(B) SGS_SAN=$(SAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/index
 
 test: deps
 	@$(MAKE) --no-print-directory all
