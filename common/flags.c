@@ -205,3 +205,25 @@ void sgs_strlist_fini(sgs_strlist *list)
     list->items = NULL;
     list->n = 0;
 }
+
+int sgs_flags_cli(const sgs_flag *flags, size_t n_flags, int argc, char **argv, const char *prog,
+                  const char *synopsis, const char *version, const char **positional,
+                  size_t max_positional, size_t *n_positional)
+{
+    sgs_err err = {0};
+    int rc = sgs_flags_parse(flags, n_flags, argc, argv, positional, max_positional, n_positional,
+                             &err);
+    switch (rc) {
+    case SGS_FLAGS_RUN:
+        return -1;
+    case SGS_FLAGS_HELP:
+        sgs_flags_usage(stdout, synopsis, flags, n_flags);
+        return 0;
+    case SGS_FLAGS_VERSION:
+        printf("%s %s\n", prog, version);
+        return 0;
+    default:
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return 2;
+    }
+}

@@ -52,6 +52,14 @@ int sgs_flags_parse(const sgs_flag *flags, size_t n_flags, int argc, char **argv
                     const char **positional, size_t max_positional, size_t *n_positional,
                     sgs_err *err);
 
+/* sgs_flags_parse plus the outcomes every program handles alike: --help
+ * prints usage to stdout, --version prints "prog version", a bad flag prints
+ * "prog: reason" to stderr. Returns -1 when the program should go on, else
+ * the exit status (0 after help or version, 2 after a usage error). */
+int sgs_flags_cli(const sgs_flag *flags, size_t n_flags, int argc, char **argv, const char *prog,
+                  const char *synopsis, const char *version, const char **positional,
+                  size_t max_positional, size_t *n_positional);
+
 /* Prints usage: the synopsis, then each flag with its env twin, default and help. */
 void sgs_flags_usage(FILE *out, const char *synopsis, const sgs_flag *flags, size_t n_flags);
 

@@ -672,16 +672,10 @@ int idx_build_main(int argc, char **argv)
     sgs_err err = {0};
     const char *pos[1];
     size_t n_pos;
-    int prc = sgs_flags_parse(flags, n_flags, argc, argv, pos, 0, &n_pos, &err);
-    if (prc == SGS_FLAGS_HELP) {
-        sgs_flags_usage(stdout, usage, flags, n_flags);
-        return 0;
-    }
-    if (prc < 0 || prc == SGS_FLAGS_VERSION) {
-        if (prc < 0)
-            fprintf(stderr, "sgs-index build: %s\n", err.msg);
-        return 2;
-    }
+    int exit_status = sgs_flags_cli(flags, n_flags, argc, argv, "sgs-index build", usage,
+                                    SGS_VERSION, pos, 0, &n_pos);
+    if (exit_status >= 0)
+        return exit_status;
     if (cfg.inputs.n == 0 || cfg.n_shards == 0 || cfg.out_dir == NULL) {
         fprintf(stderr, "sgs-index build: --input, --shards and --out are required (see --help)\n");
         return 2;

@@ -3,6 +3,8 @@
 #ifndef SGS_INDEX_TOOLS_COMMANDS_H
 #define SGS_INDEX_TOOLS_COMMANDS_H
 
+#define SGS_VERSION "0.1.0"
+
 /* sgs-index build: JSON Lines in, shard files and a manifest out. */
 int idx_build_main(int argc, char **argv);
 

@@ -667,14 +667,12 @@ int idx_inspect_main(int argc, char **argv)
     sgs_err err = {0};
     const char *pos[1];
     size_t n_pos = 0;
-    int prc = sgs_flags_parse(flags, n_flags, argc, argv, pos, 1, &n_pos, &err);
-    if (prc == SGS_FLAGS_HELP) {
-        sgs_flags_usage(stdout, usage, flags, n_flags);
-        return 0;
-    }
-    if (prc < 0 || prc == SGS_FLAGS_VERSION || n_pos != 1) {
-        fprintf(stderr, "sgs-index inspect: %s\n",
-                prc < 0 ? err.msg : "exactly one DIR or FILE is required (see --help)");
+    int exit_status = sgs_flags_cli(flags, n_flags, argc, argv, "sgs-index inspect", usage,
+                                    SGS_VERSION, pos, 1, &n_pos);
+    if (exit_status >= 0)
+        return exit_status;
+    if (n_pos != 1) {
+        fprintf(stderr, "sgs-index inspect: exactly one DIR or FILE is required (see --help)\n");
         return 2;
     }
 

@@ -5,8 +5,6 @@
 #include "common/log.h"
 #include "index-tools/commands.h"
 
-#define SGS_VERSION "0.1.0"
-
 static void usage(FILE *out)
 {
     fprintf(out,

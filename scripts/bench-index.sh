@@ -5,12 +5,15 @@
 # memory bandwidth. Prints JSON lines; bench/RESULTS.md records them.
 #   SGS_BENCH_CORPORA  space-separated subset of: gcide synth1m kernel synth10m
 #                      (default: gcide synth1m)
+#   SGS_BENCH_PEERS    peers to run (default: xapian,sphinx; Xapian needs about
+#                      45 minutes for synth10m here)
 set -eu
 cd "$(dirname "$0")/.."
 B=${SGS_BUILD:-build/release}
 DATA=${SGS_DATA:-data}
 WORK=${SGS_BENCH_WORK:-$DATA/bench}
 CORPORA=${SGS_BENCH_CORPORA:-gcide synth1m}
+PEERS=${SGS_BENCH_PEERS:-xapian,sphinx}
 mkdir -p "$DATA" "$WORK"
 
 corpus() {
@@ -47,7 +50,7 @@ for c in $CORPORA; do
     corpus "$c"
     ours "$c" 1 256M
     ours "$c" 0 256M
-    bench/peers/run_peers.py --input "$DATA/$c.jsonl" --workdir "$WORK/peers-$c" |
+    bench/peers/run_peers.py --input "$DATA/$c.jsonl" --workdir "$WORK/peers-$c" --peers "$PEERS" |
         sed "s/^{/{\"corpus\":\"$c\",/"
 done
 "$B/bench/bench_codec" --json

@@ -146,3 +146,15 @@ def test_corrupt_gzip_fails_cleanly(tmp_path):
     r = build(src, tmp_path / "idx", 2, check=False)
     assert r.returncode == 1 and "gzip" in r.stderr
     assert not (tmp_path / "idx").exists()
+
+
+def test_progress_line_and_summary(tmp_path):
+    src = tmp_path / "in.jsonl"
+    write_lines(src, [json.dumps({"id": "d%d" % i, "body": "w%d x" % i}).encode()
+                      for i in range(1000)])
+    r = build(src, tmp_path / "idx", 2, "--progress")
+    assert "docs/s" in r.stderr and "MB/s" in r.stderr and "1000 docs" in r.stderr
+    s = summary(r)
+    for key in ("docs", "terms", "postings", "seconds", "docs_per_s", "mb_per_s", "index_bytes",
+                "rejected"):
+        assert key in s
