@@ -48,7 +48,8 @@
  *   24     8    XXH3-64 of the section's bytes
  *
  * SECTIONS
- *   TERM_STRINGS    the bytes of every term, concatenated in sorted order
+ *   TERM_STRINGS    the bytes of every term (UTF-8, as the tokenizer emits them),
+ *                   concatenated in sorted order, nothing between them
  *   TERM_ENTRIES    n_terms entries of 48 bytes, sorted by term bytes (memcmp
  *                   order, a prefix before its extensions); strictly increasing
  *   TERM_HASH       u64 n_slots (a power of two >= 2 * n_terms, >= 2), then n_slots
@@ -60,9 +61,10 @@
  *   DOC_LENGTHS     n_docs u32: tokens in each document (>= 1)
  *   EXT_ID_OFFSETS  n_docs + 1 u64: offsets into EXT_ID_BYTES; first 0, last its
  *                   size, non-decreasing
- *   EXT_ID_BYTES    each document's external id (UTF-8, non-empty, unique in the index)
+ *   EXT_ID_BYTES    each document's external id (UTF-8, non-empty, unique in the index;
+ *                   jump_consistent_hash(XXH3-64(id), shard count) is this shard)
  *   STORED_OFFSETS  n_docs + 1 u64: offsets into STORED_BYTES, as above
- *   STORED_BYTES    each document's stored fields as a compact JSON object
+ *   STORED_BYTES    each document's stored fields as a compact JSON object (UTF-8)
  *
  * TERM ENTRY (48 bytes)
  *   OFFSET SIZE MEANING
