@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,8 @@ typedef struct pipeline {
     char *tmp_dir;
     char **run_paths;
     size_t n_runs;
-    size_t worker_budget;
+    size_t worker_budget;   /* per worker, before per-document state is taken off */
+    _Atomic size_t per_doc_bytes; /* id set and lengths; written by the committer */
     /* manifest inputs */
     sgs_manifest_input *inputs;
 } pipeline;
@@ -316,6 +318,15 @@ static int spill(pipeline *pl, idx_inverter *inv, sgs_err *err)
     return idx_inverter_spill(inv, path, err);
 }
 
+/* A worker's share of memory for its table: the fixed budget less its part
+ * of the per-document state, which grows with the corpus; never below 2 MiB. */
+static size_t worker_share(pipeline *pl)
+{
+    size_t per_doc = atomic_load(&pl->per_doc_bytes) / (size_t)pl->cfg->threads;
+    size_t floor = 2u << 20;
+    return pl->worker_budget > per_doc + floor ? pl->worker_budget - per_doc : floor;
+}
+
 static void *worker_main(void *arg)
 {
     pipeline *pl = arg;
@@ -360,7 +371,7 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&pl->cv);
         pthread_mutex_unlock(&pl->mu);
 
-        if (idx_inverter_memory(inv) > pl->worker_budget && spill(pl, inv, &err) != 0) {
+        if (idx_inverter_memory(inv) > worker_share(pl) && spill(pl, inv, &err) != 0) {
             fail_pipeline(pl, &err);
             break;
         }
@@ -811,6 +822,8 @@ int idx_build_main(int argc, char **argv)
             fail_pipeline(&pl, &cerr);
             break;
         }
+        atomic_store(&pl.per_doc_bytes,
+                     ids.n_slots * sizeof(XXH128_hash_t) + (size_t)st.docs * sizeof(uint32_t));
         pthread_mutex_lock(&pl.mu);
         c->state = SLOT_COMMITTED;
         pthread_cond_broadcast(&pl.cv);
