@@ -452,29 +452,32 @@ int sgs_shard_writer_finish(sgs_shard_writer *w, uint64_t *file_xxh3, uint64_t *
 
     size_t hash_size;
     uint8_t *hash_sec = build_hash_section(w, &hash_size);
+    /* Sections after POSTINGS, in kind order: from a temporary file, or from memory. */
+    static const struct {
+        uint32_t kind;
+        int tmp; /* TMP_* index, or -1 for memory */
+    } order[] = {
+        {SGS_SECTION_TERM_STRINGS, TMP_TERM_STRINGS},
+        {SGS_SECTION_TERM_ENTRIES, TMP_TERM_ENTRIES},
+        {SGS_SECTION_TERM_HASH, -1},
+        {SGS_SECTION_DOC_LENGTHS, -1},
+        {SGS_SECTION_EXT_ID_OFFSETS, TMP_EXT_ID_OFFSETS},
+        {SGS_SECTION_EXT_ID_BYTES, TMP_EXT_ID_BYTES},
+        {SGS_SECTION_STORED_OFFSETS, TMP_STORED_OFFSETS},
+        {SGS_SECTION_STORED_BYTES, TMP_STORED_BYTES},
+    };
     int rc = 0;
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_TERM_STRINGS, NULL, 0,
-                                  w->tmp_path[TMP_TERM_STRINGS],
-                                  sgs_ofile_checksum(w->tmp[TMP_TERM_STRINGS]), err);
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_TERM_ENTRIES, NULL, 0,
-                                  w->tmp_path[TMP_TERM_ENTRIES],
-                                  sgs_ofile_checksum(w->tmp[TMP_TERM_ENTRIES]), err);
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_TERM_HASH, hash_sec, hash_size, NULL, 0,
-                                  err);
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_DOC_LENGTHS, w->doc_len,
-                                  (size_t)w->n_docs * 4, NULL, 0, err);
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_EXT_ID_OFFSETS, NULL, 0,
-                                  w->tmp_path[TMP_EXT_ID_OFFSETS],
-                                  sgs_ofile_checksum(w->tmp[TMP_EXT_ID_OFFSETS]), err);
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_EXT_ID_BYTES, NULL, 0,
-                                  w->tmp_path[TMP_EXT_ID_BYTES],
-                                  sgs_ofile_checksum(w->tmp[TMP_EXT_ID_BYTES]), err);
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_STORED_OFFSETS, NULL, 0,
-                                  w->tmp_path[TMP_STORED_OFFSETS],
-                                  sgs_ofile_checksum(w->tmp[TMP_STORED_OFFSETS]), err);
-    rc = rc ? rc : append_section(w, table, SGS_SECTION_STORED_BYTES, NULL, 0,
-                                  w->tmp_path[TMP_STORED_BYTES],
-                                  sgs_ofile_checksum(w->tmp[TMP_STORED_BYTES]), err);
+    for (size_t i = 0; i < sizeof order / sizeof order[0] && rc == 0; i++) {
+        int t = order[i].tmp;
+        if (t >= 0)
+            rc = append_section(w, table, order[i].kind, NULL, 0, w->tmp_path[t],
+                                sgs_ofile_checksum(w->tmp[t]), err);
+        else if (order[i].kind == SGS_SECTION_TERM_HASH)
+            rc = append_section(w, table, order[i].kind, hash_sec, hash_size, NULL, 0, err);
+        else
+            rc = append_section(w, table, order[i].kind, w->doc_len, (size_t)w->n_docs * 4,
+                                NULL, 0, err);
+    }
     free(hash_sec);
     if (rc != 0)
         return rc;
