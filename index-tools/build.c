@@ -202,13 +202,10 @@ static void *reader_main(void *arg)
                     break;
                 i++; /* the newline */
                 if (dropping) {
-                    /* Keep an empty line as a placeholder so line numbers hold. */
-                    if (c->too_long_line == 0) {
-                        c->too_long_line = line_no;
-                        c->too_long_bytes = dropped_len;
-                    } else {
-                        /* One report per chunk: end the chunk before a second. */
-                    }
+                    /* An empty line stays as a placeholder so line numbers hold;
+                     * the chunk ends right after it, so a chunk holds at most one. */
+                    c->too_long_line = line_no;
+                    c->too_long_bytes = dropped_len;
                     dropping = false;
                 }
                 sgs_buf_putc(&c->text, '\n');
@@ -773,7 +770,7 @@ int idx_build_main(int argc, char **argv)
         snprintf(tmp_dir, sizeof tmp_dir, "%.*s/.%s.tmp-%d", parent_len, parent, base, getpid());
     }
     pl.tmp_dir = tmp_dir;
-    if (!dir_is_replaceable(cfg.out_dir, &err) ) {
+    if (!dir_is_replaceable(cfg.out_dir, &err)) {
         fprintf(stderr, "sgs-index build: %s\n", err.msg);
         return 1;
     }
@@ -844,6 +841,10 @@ int idx_build_main(int argc, char **argv)
         err = pl.err;
         goto fail;
     }
+    if (interrupted) {
+        sgs_err_set(&err, SGS_EIO, "interrupted by a signal");
+        goto fail;
+    }
     if (st.docs == 0) {
         sgs_err_set(&err, SGS_EBADREQ, "no valid documents in the input (%llu lines, %llu rejected)",
                     (unsigned long long)st.lines, (unsigned long long)st.rejected);
@@ -899,6 +900,10 @@ int idx_build_main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", tmp_dir, SGS_MANIFEST_FILE);
         if (sgs_manifest_write(&man, path, &err) != 0)
             goto fail;
+    }
+    if (interrupted) {
+        sgs_err_set(&err, SGS_EIO, "interrupted by a signal");
+        goto fail;
     }
     if (fsync_dir(tmp_dir) != 0 || install_dir(tmp_dir, cfg.out_dir, &err) != 0) {
         sgs_err_set(&err, SGS_EIO, "fsync %s: %s", tmp_dir, strerror(errno));
