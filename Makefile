@@ -27,6 +27,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS := -std=c11 $(OPT) $(WARN) -D_GNU_SOURCE -I. -pthread $(SAN_FLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SAN_FLAGS)
 LIBS := -ljansson -lxxhash -lutf8proc -lzstd -lz -lm
+SERVER_LIBS := -lmicrohttpd -lck
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
@@ -35,13 +36,38 @@ LIBSGS := $(B)/libsgs.a
 INDEX_SRC := $(wildcard index-tools/*.c)
 INDEX_OBJ := $(INDEX_SRC:%.c=$(B)/%.o)
 
+LEAF_SRC := $(wildcard leaf/*.c)
+LEAF_OBJ := $(LEAF_SRC:%.c=$(B)/%.o)
+
+ROOT_SRC := $(wildcard root/*.c)
+ROOT_OBJ := $(ROOT_SRC:%.c=$(B)/%.o)
+
+# sgs-bench: bench/*.c (bench/micro/ holds the in-process micro benchmarks).
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(B)/%.o)
+
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
+# A program joins the build once its folder has sources.
 PROGRAMS := $(B)/sgs-index $(B)/sgs-synth
-MICRO_BENCH := $(B)/bench/bench_codec
+ifneq ($(LEAF_SRC),)
+PROGRAMS += $(B)/sgs-leaf
+endif
+ifneq ($(ROOT_SRC),)
+PROGRAMS += $(B)/sgs-root
+endif
+ifneq ($(BENCH_SRC),)
+PROGRAMS += $(B)/sgs-bench
+endif
+# bench/micro/bench_<name>.c: one in-process micro benchmark each.
+MICRO_SRC := $(wildcard bench/micro/bench_*.c)
+MICRO_BENCH := $(MICRO_SRC:bench/micro/%.c=$(B)/bench/%)
 
-.PHONY: all deps deps-bench test unit pytest bench run fuzz format lint clean
+# pytest suites: every tests/<suite>/ folder holding test_*.py.
+PYTEST_DIRS := $(sort $(dir $(wildcard tests/*/test_*.py)))
+
+.PHONY: all deps deps-bench test unit pytest bench run fuzz fuzz-smoke format lint clean
 all: $(PROGRAMS) $(MICRO_BENCH)
 
 deps:
@@ -61,16 +87,61 @@ $(LIBSGS): $(COMMON_OBJ)
 $(B)/sgs-index: $(INDEX_OBJ) $(LIBSGS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(ALLOC_LIBS)
 
+$(B)/sgs-leaf: $(LEAF_OBJ) $(LIBSGS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS) $(ALLOC_LIBS)
+
+$(B)/sgs-root: $(ROOT_OBJ) $(LIBSGS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS) $(ALLOC_LIBS)
+
+$(B)/sgs-bench: $(BENCH_OBJ) $(LIBSGS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS) $(ALLOC_LIBS)
+
 $(B)/sgs-synth: $(B)/index-tools/corpora/synth.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
-$(B)/bench/bench_codec: $(B)/bench/micro/bench_codec.o $(LIBSGS)
+$(B)/bench/bench_%: $(B)/bench/micro/bench_%.o $(LIBSGS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(LIBSGS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SERVER_LIBS) $(LIBS)
+
+# libFuzzer targets: tests/fuzz/fuzz_<name>.c with a committed corpus in
+# tests/fuzz/corpus/<name>/. Built with clang, ASan and UBSan in build/fuzz/.
+# `make test` replays each corpus and fuzzes FUZZ_SMOKE_SECONDS; `make fuzz`
+# fuzzes FUZZ_SECONDS each.
+FUZZ_CC := clang
+FUZZ_FLAGS := -std=c11 -O1 -g -D_GNU_SOURCE -I. -pthread -fno-omit-frame-pointer \
+    -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=build/fuzz/%.o)
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SECONDS ?= 300
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o $(FUZZ_COMMON_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(SERVER_LIBS) $(LIBS)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do \
+	    name=$${f##*/fuzz_}; corpus=tests/fuzz/corpus/$$name; \
+	    echo "== $$f ($(FUZZ_SMOKE_SECONDS) s over $$corpus)"; \
+	    mkdir -p build/fuzz/new/$$name; \
+	    $$f -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=0 \
+	        build/fuzz/new/$$name $$corpus 2>build/fuzz/$$name.log \
+	        || { tail -60 build/fuzz/$$name.log; exit 1; }; \
+	done
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do \
+	    name=$${f##*/fuzz_}; corpus=tests/fuzz/corpus/$$name; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) $$corpus; \
+	done
 
 # Unit tests run twice: with the best SIMD kernels and with the scalar ones.
 unit: $(UNIT_BIN)
@@ -80,12 +151,13 @@ unit: $(UNIT_BIN)
 	done
 
 pytest: all
-	SGS_BUILD=$(B) SGS_SAN=$(SAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/index
+	SGS_BUILD=$(B) SGS_SAN=$(SAN) $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_DIRS)
 
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 bench: deps deps-bench all
 	SGS_BUILD=$(B) scripts/bench-index.sh
@@ -104,4 +176,6 @@ lint:
 clean:
 	rm -rf build
 
--include $(COMMON_OBJ:.o=.d) $(INDEX_OBJ:.o=.d) $(UNIT_SRC:%.c=$(B)/%.d)
+-include $(COMMON_OBJ:.o=.d) $(INDEX_OBJ:.o=.d) $(LEAF_OBJ:.o=.d) $(ROOT_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)
+-include $(MICRO_SRC:%.c=$(B)/%.d) $(UNIT_SRC:%.c=$(B)/%.d)
+-include $(FUZZ_COMMON_OBJ:.o=.d) $(FUZZ_SRC:%.c=build/fuzz/%.d)

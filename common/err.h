@@ -24,7 +24,16 @@
     X(SGS_ETIMEOUT,       -9,    "timeout",              504)             \
     X(SGS_EBUSY,         -10,    "too_many_requests",    429)             \
     X(SGS_EUNAVAILABLE,  -11,    "unavailable",          503)             \
-    X(SGS_EINTERNAL,     -12,    "internal_error",       500)
+    X(SGS_EINTERNAL,     -12,    "internal_error",       500)             \
+    X(SGS_EQUERY,        -13,    "invalid_query",        400)             \
+    X(SGS_EJSON,         -14,    "invalid_json",         400)             \
+    X(SGS_EQUERY_LONG,   -15,    "query_too_long",       400)             \
+    X(SGS_EQUERY_TERMS,  -16,    "too_many_terms",       400)             \
+    X(SGS_EQUERY_DEPTH,  -17,    "query_too_deep",       400)             \
+    X(SGS_EK_LARGE,      -18,    "k_too_large",          400)             \
+    X(SGS_EBODY_LARGE,   -19,    "body_too_large",       400)             \
+    X(SGS_EDRAINING,     -20,    "draining",             503)             \
+    X(SGS_EPROTOCOL,     -21,    "protocol_mismatch",    400)
 
 enum sgs_err_code {
 #define SGS_ERR_ENUM(name, value, type, status) name = value,
