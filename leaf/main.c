@@ -178,7 +178,7 @@ int main(int argc, char **argv)
     if (first == NULL) {
         sgs_log(SGS_LOG_ERROR, "startup_failed", "%s", err.msg);
         fprintf(stderr, "sgs-leaf: cannot serve the shard: %s\n", err.msg);
-        return 1;
+        return err.code == SGS_EUSAGE ? 2 : 1;
     }
     leaf l;
     memset(&l, 0, sizeof l);
