@@ -3,16 +3,18 @@
 # wrk command (keep-alive, one POST body) against a one-thread sgs-leaf
 # answering a trivial query (k = 0 on a tiny shard) and a one-worker nginx
 # answering the same bytes with `return 200`, in the same run.
-#   SGS_BENCH_SECONDS      wrk duration per run (default 10)
+#   SGS_BENCH_SECONDS      wrk duration per run (default 5)
 #   SGS_BENCH_CONNECTIONS  wrk connections (default 32)
-#   SGS_BENCH_ROUNDS       alternating rounds per server (default 3)
-# Prints one JSON line per run and a summary line with the ratio.
+#   SGS_BENCH_ROUNDS       alternating rounds per server (default 5)
+# Prints one JSON line per run and a summary line with the best and median
+# requests/s of each and their ratios (the machine is shared: rounds
+# alternate so both servers see the same noise).
 set -eu
 cd "$(dirname "$0")/.."
 B=${SGS_BUILD:-build/release}
-SECONDS_=${SGS_BENCH_SECONDS:-10}
+SECONDS_=${SGS_BENCH_SECONDS:-5}
 CONNS=${SGS_BENCH_CONNECTIONS:-32}
-ROUNDS=${SGS_BENCH_ROUNDS:-3}
+ROUNDS=${SGS_BENCH_ROUNDS:-5}
 for tool in nginx wrk; do
     command -v $tool >/dev/null 2>&1 || [ -x /usr/sbin/$tool ] ||
         { echo "bench-leaf-http: $tool missing (scripts/deps.sh bench)" >&2; exit 2; }
@@ -105,6 +107,10 @@ while [ $r -lt "$ROUNDS" ]; do
     r=$((r + 1))
 done
 best() { sort -n "$W/$1.rps" | tail -1; }
-printf '{"summary":true,"cmd":"wrk -t1 -c%s -d%ss -s post.lua","nginx_best_rps":%s,"leaf_best_rps":%s,"ratio":%s}\n' \
-    "$CONNS" "$SECONDS_" "$(best nginx)" "$(best sgs-leaf)" \
-    "$(awk -v a="$(best sgs-leaf)" -v b="$(best nginx)" 'BEGIN {printf "%.2f", a / b}')"
+median() { sort -n "$W/$1.rps" | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+printf '{"summary":true,"cmd":"wrk -t1 -c%s -d%ss --latency -s post.lua URL","rounds":%s,' "$CONNS" "$SECONDS_" "$ROUNDS"
+printf '"nginx_best_rps":%s,"leaf_best_rps":%s,"best_ratio":%s,' "$(best nginx)" "$(best sgs-leaf)" \
+    "$(ratio "$(best sgs-leaf)" "$(best nginx)")"
+printf '"nginx_median_rps":%s,"leaf_median_rps":%s,"median_ratio":%s}\n' "$(median nginx)" \
+    "$(median sgs-leaf)" "$(ratio "$(median sgs-leaf)" "$(median nginx)")"
