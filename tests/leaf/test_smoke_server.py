@@ -178,3 +178,53 @@ def test_shard_from_hostname(tmp_path):
         assert json.loads(leaf.get("/v1/shard/info")[1])["shard"] == 7 % 3
     finally:
         assert leaf.stop() == 0
+
+
+def test_reload_under_load_never_fails_or_mixes_generations(tmp_path):
+    import threading
+    tmp = str(tmp_path)
+    a = build_index(tmp, "a", [{"id": "a%03d" % i, "title": "alpha one"} for i in range(50)])
+    b = build_index(tmp, "b", [{"id": "b%03d" % i, "title": "alpha two"} for i in range(70)])
+    gens = {}
+    for d, prefix, n in ((a, "a", 50), (b, "b", 70)):
+        g = json.load(open(os.path.join(d, "manifest.json")))["generation"]
+        gens[str(int(g, 16))] = (prefix, n)
+    live = os.path.join(tmp, "live")
+    shutil.copytree(a, live)
+    leaf = Leaf(tmp, live, "--shard", "0")
+    stop = threading.Event()
+    problems, answers = [], [0]
+
+    def query():
+        c = leaf.conn()
+        while not stop.is_set():
+            c.request("POST", "/v1/shard/search", body=b'{"q": "alpha", "k": 3}')
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 200:
+                problems.append((r.status, body))
+                continue
+            d = json.loads(body)
+            prefix, n = gens.get(d["generation"], ("?", -1))
+            if d["total"] != n or any(h["id"][0] != prefix for h in d["hits"]):
+                problems.append(("mixed", body))
+            answers[0] += 1
+
+    threads = [threading.Thread(target=query) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(20):
+            src = b if i % 2 == 0 else a
+            for f in ("shard-0000.sgs", "manifest.json"):
+                shutil.copy(os.path.join(src, f), os.path.join(live, f + ".tmp"))
+                os.rename(os.path.join(live, f + ".tmp"), os.path.join(live, f))
+            status, body, _ = leaf.post("/v1/admin/reload", b"")
+            assert status == 200, body
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        assert leaf.stop() == 0
+    assert problems == []
+    assert answers[0] > 0
