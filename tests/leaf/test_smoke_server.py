@@ -228,3 +228,52 @@ def test_reload_under_load_never_fails_or_mixes_generations(tmp_path):
         assert leaf.stop() == 0
     assert problems == []
     assert answers[0] > 0
+
+
+BIN = {"Content-Type": "application/x-sgs-v1"}
+MALFORMED = [
+    (b'{"q": "alpha"', {}, "invalid_json"),
+    (b'[1, 2]', {}, None),
+    (b'{"q": 5}', {}, None),
+    (b'{"q": "alpha", "k": "ten"}', {}, None),
+    (b'{"q": "alpha", "k": -1}', {}, None),
+    (b'{"q": "alpha", "bogus": 1}', {}, None),
+    (b'{"q": "alpha", "query": {"term": "alpha"}}', {}, None),
+    (b'{"q": "alpha", "k": 100000000}', {}, "k_too_large"),
+    (b'{"q": "' + b"(" * 100 + b"alpha" + b")" * 100 + b'"}', {}, "query_too_deep"),
+    (json.dumps({"q": " ".join("w%d" % i for i in range(2000))}).encode(), {}, None),
+    (b'{"q": "\xff\xfe alpha"}', {}, None),
+    (b'{"q": "-alpha"}', {}, "invalid_query"),
+    (b'{"query": {"and": []}}', {}, None),
+    (b'{"query": {"term": 3}}', {}, None),
+    (b"", {}, None),
+    (b"SGSQ", BIN, None),
+    (b"SGSQ\x02\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x01\x05alpha", BIN,
+     "protocol_mismatch"),
+    (b"SGSQ\x01\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x01\x09alpha", BIN, None),
+    (b"SGSQ\x01\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x09\x05alpha", BIN, None),
+    (b"\x00" * 100, BIN, None),
+]
+
+
+def test_malformed_requests_get_4xx_and_the_leaf_survives(tmp_path, index):
+    leaf = Leaf(str(tmp_path), index, "--shard", "0")
+    try:
+        for body, headers, want_type in MALFORMED:
+            status, reply, r = leaf.post("/v1/shard/search", body, headers)
+            assert 400 <= status < 500, (body[:60], status, reply)
+            err = json.loads(reply)["error"]
+            assert err["type"] and err["reason"]
+            if want_type:
+                assert err["type"] == want_type, (body[:60], err)
+        ok = b"SGSQ\x01\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x01\x05alpha"
+        status, reply, r = leaf.post("/v1/shard/search", ok, BIN)
+        assert status == 200 and r.getheader("Content-Type") == "application/x-sgs-v1"
+        assert reply[:4] == b"SGSR"
+        status, reply, r = leaf.post("/v1/shard/search", ok, dict(BIN, Accept="application/json"))
+        assert status == 200 and json.loads(reply)["total"] == 60
+        metrics = leaf.get("/metrics")[1].decode()
+        assert 'sgs_leaf_queries_total{status="bad_request"} %d' % len(MALFORMED) in metrics
+        assert leaf.get("/readyz")[0] == 200
+    finally:
+        assert leaf.stop() == 0
