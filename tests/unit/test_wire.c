@@ -637,6 +637,11 @@ Test(wire, response_errors)
     memset(b + 24, 0, 8);
     b[24] = 1;
     expect_resp_error(b, buf.len, SGS_EBADREQ, "2 hits but a total of 1");
+    /* A total no count can reach (found by fuzz_wire_request: its JSON
+     * answer held an integer past int64). */
+    b[31] = 0xf9;
+    expect_resp_error(b, buf.len, SGS_EBADREQ, "is more than 2^53");
+    b[31] = 0;
     b[24] = 9;
     /* A NaN score. */
     uint64_t nan_bits = UINT64_C(0x7ff8000000000000);
