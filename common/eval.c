@@ -401,6 +401,42 @@ static double bound_doc(const evaluator *ev, const scorer *sc, uint32_t d)
 
 /* ---- evaluation ---------------------------------------------------------- */
 
+/* Scores docs into the heap, skipping those whose bound cannot reach it. */
+typedef struct ranker {
+    scorer *sc;
+    sgs_topk *top;
+    double max_total; /* sum of the term maxima, widened */
+    bool active;      /* false once no doc can enter any more */
+} ranker;
+
+static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *top)
+{
+    r->sc = sc;
+    r->top = top;
+    r->active = top != NULL;
+    r->max_total = 0;
+    if (top == NULL)
+        return;
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        if (sc[j].it != NULL)
+            r->max_total += (double)sc[j].it->max_score;
+    r->max_total *= BOUND_SLACK;
+}
+
+static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
+{
+    if (sgs_topk_full(r->top)) {
+        double theta = sgs_topk_threshold(r->top);
+        if (r->max_total < theta) {
+            r->active = false;
+            return;
+        }
+        if (bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
+            return;
+    }
+    sgs_topk_push(r->top, d, score_doc(ev, r->sc, d));
+}
+
 static uint64_t count_all(evaluator *ev, enode *root)
 {
     uint64_t total = 0;
@@ -412,35 +448,214 @@ static uint64_t count_all(evaluator *ev, enode *root)
     return total;
 }
 
-static uint64_t count_and_rank(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
+/* Any tree: walk the root cursor, counting every match, ranking while a
+ * doc can still enter. */
+static uint64_t walk_tree(evaluator *ev, enode *root, ranker *r)
 {
-    double max_total = 0;
-    for (uint32_t j = 0; j < ev->n_pos; j++)
-        if (sc[j].it != NULL)
-            max_total += (double)sc[j].it->max_score;
-    max_total *= BOUND_SLACK;
     uint64_t total = 0;
     uint32_t d = root->doc;
-    while (d != SGS_ITER_END) {
+    while (d != SGS_ITER_END && r->active) {
         total++;
         if (!sgs_iter_charge(&ev->ctx, 1))
-            break;
-        if (sgs_topk_full(top)) {
-            double theta = sgs_topk_threshold(top);
-            if (max_total < theta) {
-                /* No doc can enter any more: count the rest. */
-                node_next(ev, root);
-                return total + count_all(ev, root);
+            return total;
+        rank_doc(ev, r, d);
+        d = node_next(ev, root);
+    }
+    return total + count_all(ev, root);
+}
+
+static bool all_terms(enode *const *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i]->kind != N_TERM)
+            return false;
+    return true;
+}
+
+/* A root AND of terms and excluded terms: the leapfrog on the posting
+ * cursors themselves, the rarest leading. */
+static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
+{
+    uint32_t n = root->n_kids, nx = root->n_excl;
+    sgs_term_iter **t = sgs_arena_alloc(ev->a, (n + nx) * sizeof *t);
+    for (uint32_t i = 0; i < n; i++)
+        t[i] = root->kids[i]->it;
+    sgs_term_iter **x = t + n;
+    for (uint32_t i = 0; i < nx; i++)
+        x[i] = root->excl[i]->it;
+    sgs_term_iter *lead = t[0];
+    uint64_t total = 0;
+    uint32_t d = lead->doc;
+    while (d != SGS_ITER_END) {
+        uint32_t i;
+        for (i = 1; i < n; i++)
+            if (sgs_term_iter_advance(t[i], d) != d)
+                break;
+        if (i < n) {
+            d = sgs_term_iter_advance(lead, t[i]->doc);
+            continue;
+        }
+        for (i = 0; i < nx; i++)
+            if (sgs_term_iter_advance(x[i], d) == d)
+                break;
+        if (i == nx) {
+            total++;
+            if (!sgs_iter_charge(&ev->ctx, 1))
+                break;
+            if (r->active)
+                rank_doc(ev, r, d);
+        }
+        d = sgs_term_iter_next(lead);
+    }
+    return total;
+}
+
+/* The number of docs in the union of a root OR of terms: a bitmap of the
+ * shard when the lists are long enough to pay for it, else the cursor walk.
+ * Consumes the root's cursors. */
+static uint64_t count_or(evaluator *ev, enode *root)
+{
+    uint64_t sum_df = 0;
+    for (uint32_t i = 0; i < root->n_kids; i++)
+        sum_df += root->kids[i]->it->df;
+    if (sum_df * 512 < ev->n_docs)
+        return count_all(ev, root);
+    uint32_t n_words = (ev->n_docs + 63) / 64;
+    uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
+    for (uint32_t i = 0; i < root->n_kids; i++)
+        sgs_term_iter_mark(root->kids[i]->it, words);
+    return sgs_popcount_words(words, n_words);
+}
+
+typedef struct mterm {
+    sgs_term_iter *it;
+    double idf;
+    double max; /* widened term max */
+    uint32_t j; /* index among the positive terms */
+} mterm;
+
+/* MaxScore top-k over the distinct terms of a root OR, on copies of the
+ * scorers' cursors (the count walks the originals). Terms sorted by max
+ * score; the prefix whose summed maxima stay below the k-th score is
+ * non-essential: a doc holding only those cannot enter, so candidates come
+ * from the essential terms alone and the others are probed only while the
+ * doc can still reach the bar. Scores are summed in positive-term order as
+ * everywhere else. */
+static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
+{
+    uint32_t n = 0;
+    mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
+    double *c = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *c);
+    double *ub = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *ub);
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        if (sc[j].it == NULL)
+            continue;
+        sgs_term_iter *copy = sgs_arena_alloc(ev->a, sizeof *copy);
+        *copy = *sc[j].it;
+        mterm t = {copy, sc[j].idf, (double)copy->max_score * BOUND_SLACK, j};
+        uint32_t i = n++;
+        while (i > 0 && m[i - 1].max > t.max) {
+            m[i] = m[i - 1];
+            i--;
+        }
+        m[i] = t;
+    }
+    double acc = 0;
+    for (uint32_t i = 0; i < n; i++)
+        ub[i] = acc += m[i].max;
+    uint32_t e = 0; /* terms [0, e) are non-essential */
+    for (;;) {
+        bool full = sgs_topk_full(top);
+        double theta = full ? sgs_topk_threshold(top) : 0;
+        if (full)
+            while (e < n && ub[e] < theta)
+                e++;
+        if (e == n)
+            return;
+        uint32_t d = SGS_ITER_END;
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc < d)
+                d = m[i].it->doc;
+        if (d == SGS_ITER_END || !sgs_iter_charge(&ev->ctx, 1))
+            return;
+        double rest = e > 0 ? ub[e - 1] : 0;
+        bool keep = true;
+        if (full) {
+            /* Up to the first end of an essential cursor's block, no doc
+             * beats the sum of those blocks' maxima: when that cannot reach
+             * the bar, skip the stretch without looking at its docs. */
+            double wb = rest;
+            uint32_t w = SGS_ITER_END;
+            for (uint32_t i = e; i < n; i++) {
+                wb += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
+                if (m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].it->last < w)
+                    w = m[i].it->last;
             }
-            if (bound_doc(ev, sc, d) * BOUND_SLACK < theta) {
-                d = node_next(ev, root);
+            if (wb < theta) {
+                if (w == SGS_ITER_END)
+                    return;
+                for (uint32_t i = e; i < n; i++)
+                    sgs_term_iter_advance(m[i].it, w + 1);
                 continue;
             }
         }
-        sgs_topk_push(top, d, score_doc(ev, sc, d));
-        d = node_next(ev, root);
+        /* Presence first, arithmetic last: the non-essential terms are
+         * probed while the bound of the terms found (block maxima) plus the
+         * maxima of those not yet probed can reach the bar; only a doc that
+         * still can is scored. */
+        double b = 0;
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc == d)
+                b += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
+        for (uint32_t i = e; keep && i-- > 0;) {
+            if (full && b + ub[i] < theta)
+                keep = false;
+            else if (sgs_term_iter_advance(m[i].it, d) == d)
+                b += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
+        }
+        if (keep && full && b < theta)
+            keep = false;
+        if (keep) {
+            double norm =
+                sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+            double score = 0;
+            for (uint32_t i = 0; i < n; i++)
+                if (m[i].it->doc == d)
+                    c[m[i].j] = sgs_bm25_score(m[i].idf, sgs_term_iter_tf(m[i].it), norm);
+            for (uint32_t j = 0; j < ev->n_pos; j++)
+                score += c[j];
+            sgs_topk_push(top, d, score);
+            for (uint32_t i = 0; i < n; i++)
+                c[m[i].j] = 0;
+        }
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc == d)
+                sgs_term_iter_next(m[i].it);
     }
-    return total;
+}
+
+/* The root: a flat shape's fast path, or the general walk. */
+static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
+{
+    ranker r;
+    ranker_init(&r, ev, sc, top);
+    if (root->kind == N_AND && all_terms(root->kids, root->n_kids) &&
+        all_terms(root->excl, root->n_excl))
+        return flat_and(ev, root, &r);
+    if (root->kind == N_OR && all_terms(root->kids, root->n_kids)) {
+        /* MaxScore draws candidates from every scorer, so it needs each to
+         * be a child of the root (a positive term of a subtree the shard
+         * reduced to nothing scores but does not match). */
+        bool own = false;
+        for (uint32_t j = 0; top != NULL && j < ev->n_pos; j++)
+            own |= sc[j].it != NULL && sc[j].own;
+        if (own)
+            return walk_tree(ev, root, &r);
+        if (top != NULL)
+            maxscore_or(ev, sc, top);
+        return count_or(ev, root);
+    }
+    return walk_tree(ev, root, &r);
 }
 
 int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64_t deadline_ns,
@@ -470,7 +685,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     }
     if (ev.ctx.status != 0)
         return ev.ctx.status;
-    uint64_t total = k == 0 ? count_all(&ev, root) : count_and_rank(&ev, root, sc, &top);
+    uint64_t total = evaluate(&ev, root, sc, k > 0 ? &top : NULL);
     if (ev.ctx.status == 0 && k > 0 && top.bad_doc != SGS_ITER_END)
         return sgs_err_set(err, SGS_ECORRUPT, "%s: external id of doc %u out of bounds",
                            sgs_shard_path(s), top.bad_doc);

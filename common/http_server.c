@@ -48,6 +48,7 @@ struct sgs_http_request {
     uint64_t received_ns;
     sgs_buf body;
     bool counted; /* holds one unit of srv->inflight */
+    bool pending; /* holds one unit of srv->pending */
     size_t discarded; /* body bytes dropped after the cap was crossed */
     _Atomic int phase; /* writers: the worker thread; sgs_http_complete() */
     void *thread_state;
@@ -62,6 +63,7 @@ struct sgs_http_server {
     struct MHD_Daemon *daemon;
     uint16_t port;
     _Atomic unsigned inflight; /* writers: worker threads and completers */
+    _Atomic unsigned pending;  /* requests parked by SGS_HTTP_PENDING; writers: workers */
     pthread_key_t thread_key;
     pthread_mutex_t slots_lock; /* guards slots; taken once per worker thread */
     thread_slot *slots;
@@ -171,6 +173,10 @@ static enum MHD_Result queue_reply(sgs_http_request *req)
 
 static void release_inflight(sgs_http_request *req)
 {
+    if (req->pending) {
+        atomic_fetch_sub_explicit(&req->srv->pending, 1, memory_order_release);
+        req->pending = false;
+    }
     if (req->counted) {
         atomic_fetch_sub_explicit(&req->srv->inflight, 1, memory_order_release);
         req->counted = false;
@@ -254,8 +260,10 @@ static enum MHD_Result dispatch(sgs_http_request *req)
         release_inflight(req);
         return queue_reply(req);
     }
-    /* Pending: suspend, unless the completion already came in; a completion
-     * racing with the suspend sees PHASE_SUSPENDED and resumes it. */
+    /* Pending: suspend; a completion that came in before the suspend is
+     * seen by the failed exchange below and resumes it at once. */
+    req->pending = true;
+    atomic_fetch_add_explicit(&srv->pending, 1, memory_order_acq_rel);
     MHD_suspend_connection(req->conn);
     int expected = PHASE_RUNNING;
     if (!atomic_compare_exchange_strong_explicit(&req->phase, &expected, PHASE_SUSPENDED,
@@ -291,6 +299,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->path = url;
         req->received_ns = sgs_now_ns();
         req->counted = false;
+        req->pending = false;
         req->discarded = 0;
         req->thread_state = NULL;
         sgs_buf_reset(&req->body);
@@ -460,6 +469,7 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
     sgs_http_server *srv = sgs_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
     atomic_init(&srv->inflight, 0);
+    atomic_init(&srv->pending, 0);
     pthread_mutex_init(&srv->slots_lock, NULL);
     pthread_key_create(&srv->thread_key, NULL);
 
@@ -521,6 +531,15 @@ unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms)
         nanosleep(&ts, NULL);
     }
     unsigned left = sgs_http_server_inflight(srv);
+    /* libmicrohttpd aborts when stopped with a suspended connection, so a
+     * pending request the owner has not completed yet is waited for. */
+    for (uint64_t n = 0; atomic_load_explicit(&srv->pending, memory_order_acquire) != 0; n++) {
+        if (n % 1000 == 0)
+            sgs_log(SGS_LOG_WARN, "http_stop", "waiting for %u pending requests to complete",
+                    atomic_load_explicit(&srv->pending, memory_order_acquire));
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(srv->daemon);
     thread_slot *slot = srv->slots;
     while (slot) {

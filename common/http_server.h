@@ -22,9 +22,10 @@
  *     path needs no locks; thread_fini frees each at stop.
  *   - Asynchronous answers: a handler that returns SGS_HTTP_PENDING keeps the
  *     request; the connection is suspended until sgs_http_complete() is
- *     called, from any thread, after the reply is set. Every pending request
- *     must be completed before sgs_http_server_stop() returns (stop waits
- *     for them up to its drain timeout). */
+ *     called, from any thread, after the reply is set. The owner must
+ *     complete every pending request: sgs_http_server_stop() waits for them
+ *     (past its drain timeout too, logging), as the daemon cannot be stopped
+ *     with a request parked. */
 #ifndef SGS_COMMON_HTTP_SERVER_H
 #define SGS_COMMON_HTTP_SERVER_H
 
@@ -79,7 +80,8 @@ uint16_t sgs_http_server_port(const sgs_http_server *srv);
 unsigned sgs_http_server_inflight(const sgs_http_server *srv);
 
 /* Stops accepting connections, waits up to drain_ms for in-flight and
- * pending requests to finish, closes every connection, joins the threads,
+ * pending requests to finish (and then for pending ones still parked, which
+ * only their owner can complete), closes every connection, joins the threads,
  * calls thread_fini for each per-thread state and frees the server. Returns
  * the number of requests still in flight when the wait ended (0 when all
  * drained). NULL is a no-op. */

@@ -114,6 +114,13 @@ int sgs_iter_corrupt(sgs_iter_ctx *ctx, const char *term, uint32_t term_len, con
 int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entry *e,
                        const char *term, uint32_t term_len);
 
+/* Sets bit d of words (ceil(n_docs / 64) u64) for the current posting and
+ * every later one, leaving the cursor at SGS_ITER_END. */
+void sgs_term_iter_mark(sgs_term_iter *it, uint64_t *words);
+
+/* Set bits in n little-endian u64 words at words (any alignment). */
+uint64_t sgs_popcount_words(const void *words, uint64_t n);
+
 /* Slow paths of the inline functions below. */
 uint32_t sgs_term_iter_next_block(sgs_term_iter *it);
 uint32_t sgs_term_iter_advance_slow(sgs_term_iter *it, uint32_t target);

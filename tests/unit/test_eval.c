@@ -279,6 +279,26 @@ static sgs_query_node *random_tree(const fixture *fx, rng *r, sgs_arena *a, uint
     return q;
 }
 
+/* The shapes served by dedicated paths: an AND of terms and NOT terms, an
+ * OR of terms, with duplicates and missing terms now and then. */
+static sgs_query_node *random_flat(const fixture *fx, rng *r, sgs_arena *a)
+{
+    bool is_and = rng_below(r, 2);
+    uint32_t n = 2 + rng_below(r, 4);
+    sgs_query_node *q = mk(a, is_and ? SGS_QUERY_AND : SGS_QUERY_OR, n);
+    for (uint32_t i = 0; i < n; i++) {
+        sgs_query_node *t = rng_below(r, 25) == 0 ? random_term(fx, r, a)
+                                                  : mk_term(a, fx->names[rng_below(r, fx->n_terms)]);
+        if (is_and && i > 0 && rng_below(r, 3) == 0) {
+            sgs_query_node *x = mk(a, SGS_QUERY_NOT, 1);
+            x->children[0] = t;
+            t = x;
+        }
+        q->children[i] = t;
+    }
+    return q;
+}
+
 /* ---- the reference ---------------------------------------------------------- */
 
 static void ref_match(const fixture *fx, const sgs_query_node *q, uint8_t *out)
@@ -446,6 +466,8 @@ static void run_queries(const fixture *fx, rng *r, uint32_t n_queries)
         if (rng_below(r, 20) == 0) {
             q = mk(&a, SGS_QUERY_NOT, 1); /* a NOT at the root: complement */
             q->children[0] = random_tree(fx, r, &a, 1, SGS_QUERY_NOT);
+        } else if (rng_below(r, 3) == 0) {
+            q = random_flat(fx, r, &a);
         } else {
             q = random_tree(fx, r, &a, 0, 0);
         }

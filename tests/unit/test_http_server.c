@@ -413,3 +413,19 @@ Test(http_server, listen_addresses_parse)
     cr_assert_null(sgs_http_server_start(&cfg, &err));
     cr_assert_eq(err.code, SGS_EUSAGE);
 }
+
+Test(http_server, stop_past_the_drain_timeout_still_waits_for_parked_requests)
+{
+    sgs_http_server *srv = start(2, 0);
+    int fd = dial(sgs_http_server_port(srv));
+    const char *hold = "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    send_all(fd, hold, strlen(hold));
+    wait_held(&fx, 1);
+    pthread_t t;
+    pthread_create(&t, NULL, release_soon, &fx);
+    /* Drain time 0: one request was still in flight, and stopping did not
+     * abort the process on the suspended connection. */
+    cr_assert_eq(sgs_http_server_stop(srv, 0), 1);
+    pthread_join(t, NULL);
+    close(fd);
+}
