@@ -407,6 +407,7 @@ typedef struct ranker {
     sgs_topk *top;
     double max_total; /* sum of the term maxima, widened */
     bool active;      /* false once no doc can enter any more */
+    bool per_doc;     /* some reused cursor has block maxima, so bounds vary per doc */
 } ranker;
 
 static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *top)
@@ -414,12 +415,18 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
     r->sc = sc;
     r->top = top;
     r->active = top != NULL;
+    r->per_doc = false;
     r->max_total = 0;
     if (top == NULL)
         return;
+    r->per_doc = false;
     for (uint32_t j = 0; j < ev->n_pos; j++)
-        if (sc[j].it != NULL)
+        if (sc[j].it != NULL) {
             r->max_total += (double)sc[j].it->max_score;
+            /* A doc without a reused term scores below its maximum. */
+            r->per_doc |= !sc[j].own && (sc[j].it->encoding == SGS_POSTINGS_BLOCKS ||
+                                         ev->n_pos > 1);
+        }
     r->max_total *= BOUND_SLACK;
 }
 
@@ -431,7 +438,7 @@ static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
             r->active = false;
             return;
         }
-        if (bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
+        if (r->per_doc && bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
             return;
     }
     sgs_topk_push(r->top, d, score_doc(ev, r->sc, d));
@@ -564,27 +571,41 @@ static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
     for (uint32_t i = 0; i < n; i++)
         ub[i] = acc += m[i].max;
     uint32_t e = 0; /* terms [0, e) are non-essential */
-    for (;;) {
-        bool full = sgs_topk_full(top);
-        double theta = full ? sgs_topk_threshold(top) : 0;
-        if (full)
+    uint32_t d = SGS_ITER_END;
+    for (uint32_t i = 0; i < n; i++)
+        if (m[i].it->doc < d)
+            d = m[i].it->doc;
+    /* The stretch up to win_end passed the block-max test at bar win_theta. */
+    uint32_t win_end = 0;
+    double win_theta = -1, theta = 0;
+    bool full = false;
+    while (d != SGS_ITER_END) {
+        if (!full && sgs_topk_full(top))
+            full = true;
+        if (full && sgs_topk_threshold(top) != theta) {
+            theta = sgs_topk_threshold(top);
+            uint32_t e0 = e;
             while (e < n && ub[e] < theta)
                 e++;
-        if (e == n)
+            if (e == n)
+                return;
+            if (e != e0) {
+                d = SGS_ITER_END;
+                for (uint32_t i = e; i < n; i++)
+                    if (m[i].it->doc < d)
+                        d = m[i].it->doc;
+                if (d == SGS_ITER_END)
+                    return;
+            }
+        }
+        if (!sgs_iter_charge(&ev->ctx, 1))
             return;
-        uint32_t d = SGS_ITER_END;
-        for (uint32_t i = e; i < n; i++)
-            if (m[i].it->doc < d)
-                d = m[i].it->doc;
-        if (d == SGS_ITER_END || !sgs_iter_charge(&ev->ctx, 1))
-            return;
-        double rest = e > 0 ? ub[e - 1] : 0;
-        bool keep = true;
-        if (full) {
+        if (full && (d > win_end || theta != win_theta)) {
             /* Up to the first end of an essential cursor's block, no doc
-             * beats the sum of those blocks' maxima: when that cannot reach
-             * the bar, skip the stretch without looking at its docs. */
-            double wb = rest;
+             * beats the sum of those blocks' maxima and the other terms'
+             * maxima: when that cannot reach the bar, skip the stretch
+             * without looking at its docs. */
+            double wb = e > 0 ? ub[e - 1] : 0;
             uint32_t w = SGS_ITER_END;
             for (uint32_t i = e; i < n; i++) {
                 wb += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
@@ -594,15 +615,21 @@ static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
             if (wb < theta) {
                 if (w == SGS_ITER_END)
                     return;
-                for (uint32_t i = e; i < n; i++)
-                    sgs_term_iter_advance(m[i].it, w + 1);
+                d = SGS_ITER_END;
+                for (uint32_t i = e; i < n; i++) {
+                    uint32_t id = sgs_term_iter_advance(m[i].it, w + 1);
+                    d = id < d ? id : d;
+                }
                 continue;
             }
+            win_end = w;
+            win_theta = theta;
         }
         /* Presence first, arithmetic last: the non-essential terms are
          * probed while the bound of the terms found (block maxima) plus the
          * maxima of those not yet probed can reach the bar; only a doc that
          * still can is scored. */
+        bool keep = true;
         double b = 0;
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc == d)
@@ -628,9 +655,12 @@ static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
             for (uint32_t i = 0; i < n; i++)
                 c[m[i].j] = 0;
         }
-        for (uint32_t i = e; i < n; i++)
-            if (m[i].it->doc == d)
-                sgs_term_iter_next(m[i].it);
+        uint32_t nd = SGS_ITER_END;
+        for (uint32_t i = e; i < n; i++) {
+            uint32_t id = m[i].it->doc == d ? sgs_term_iter_next(m[i].it) : m[i].it->doc;
+            nd = id < nd ? id : nd;
+        }
+        d = nd;
     }
 }
 

@@ -49,6 +49,7 @@ struct sgs_http_request {
     sgs_buf body;
     bool counted; /* holds one unit of srv->inflight */
     bool pending; /* holds one unit of srv->pending */
+    bool active;  /* holds one unit of srv->active */
     size_t discarded; /* body bytes dropped after the cap was crossed */
     _Atomic int phase; /* writers: the worker thread; sgs_http_complete() */
     void *thread_state;
@@ -64,6 +65,7 @@ struct sgs_http_server {
     uint16_t port;
     _Atomic unsigned inflight; /* writers: worker threads and completers */
     _Atomic unsigned pending;  /* requests parked by SGS_HTTP_PENDING; writers: workers */
+    _Atomic unsigned active;   /* requests from headers received to completion; workers */
     pthread_key_t thread_key;
     pthread_mutex_t slots_lock; /* guards slots; taken once per worker thread */
     thread_slot *slots;
@@ -169,6 +171,14 @@ static enum MHD_Result queue_reply(sgs_http_request *req)
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+static void release_active(sgs_http_request *req)
+{
+    if (req->active) {
+        atomic_fetch_sub_explicit(&req->srv->active, 1, memory_order_release);
+        req->active = false;
+    }
 }
 
 static void release_inflight(sgs_http_request *req)
@@ -300,6 +310,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->received_ns = sgs_now_ns();
         req->counted = false;
         req->pending = false;
+        req->active = true;
+        atomic_fetch_add_explicit(&srv->active, 1, memory_order_acq_rel);
         req->discarded = 0;
         req->thread_state = NULL;
         sgs_buf_reset(&req->body);
@@ -363,6 +375,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req == NULL)
         return;
     release_inflight(req);
+    release_active(req);
     atomic_store_explicit(&req->phase, PHASE_IDLE, memory_order_relaxed);
     if (req->body.cap > KEEP_BUF_BYTES)
         sgs_buf_fini(&req->body);
@@ -390,6 +403,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (req == NULL)
         return;
     release_inflight(req);
+    release_active(req);
     sgs_buf_fini(&req->body);
     sgs_buf_fini(&req->reply);
     sgs_buf_fini(&req->headers);
@@ -470,6 +484,7 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
     srv->cfg = *cfg;
     atomic_init(&srv->inflight, 0);
     atomic_init(&srv->pending, 0);
+    atomic_init(&srv->active, 0);
     pthread_mutex_init(&srv->slots_lock, NULL);
     pthread_key_create(&srv->thread_key, NULL);
 
@@ -518,6 +533,11 @@ unsigned sgs_http_server_inflight(const sgs_http_server *srv)
     return atomic_load_explicit(&srv->inflight, memory_order_acquire);
 }
 
+unsigned sgs_http_server_active(const sgs_http_server *srv)
+{
+    return atomic_load_explicit(&srv->active, memory_order_acquire);
+}
+
 unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms)
 {
     if (srv == NULL)
@@ -526,17 +546,23 @@ unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms)
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     uint64_t until = sgs_now_ns() + (uint64_t)drain_ms * 1000000u;
-    while (sgs_http_server_inflight(srv) != 0 && sgs_now_ns() < until) {
+    while (sgs_http_server_active(srv) != 0 && sgs_now_ns() < until) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    unsigned left = sgs_http_server_inflight(srv);
+    unsigned left = sgs_http_server_active(srv);
     /* libmicrohttpd aborts when stopped with a suspended connection, so a
      * pending request the owner has not completed yet is waited for. */
     for (uint64_t n = 0; atomic_load_explicit(&srv->pending, memory_order_acquire) != 0; n++) {
         if (n % 1000 == 0)
             sgs_log(SGS_LOG_WARN, "http_stop", "waiting for %u pending requests to complete",
                     atomic_load_explicit(&srv->pending, memory_order_acquire));
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* A just-resumed request leaves libmicrohttpd's suspended list only as
+     * its worker moves on; let the answers of the last ones go out. */
+    for (int i = 0; i < 1000 && sgs_http_server_active(srv) != 0; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

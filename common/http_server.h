@@ -79,11 +79,15 @@ uint16_t sgs_http_server_port(const sgs_http_server *srv);
 /* Requests currently in handlers or pending (what max_inflight bounds). */
 unsigned sgs_http_server_inflight(const sgs_http_server *srv);
 
-/* Stops accepting connections, waits up to drain_ms for in-flight and
- * pending requests to finish (and then for pending ones still parked, which
+/* Requests whose headers have arrived and whose answer is not yet sent
+ * (a superset of the in-flight ones); what a drain waits for. */
+unsigned sgs_http_server_active(const sgs_http_server *srv);
+
+/* Stops accepting connections, waits up to drain_ms for every active
+ * request to be answered (and then for pending ones still parked, which
  * only their owner can complete), closes every connection, joins the threads,
  * calls thread_fini for each per-thread state and frees the server. Returns
- * the number of requests still in flight when the wait ended (0 when all
+ * the number of requests still active when the wait ended (0 when all
  * drained). NULL is a no-op. */
 unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms);
 

@@ -15,6 +15,14 @@ static float load_f32(const uint8_t *p)
     return f;
 }
 
+/* A u64 of the mapping in one load (the host is little-endian). */
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 static uint64_t div_ceil(uint64_t a, uint64_t b)
 {
     return (a + b - 1) / b;
@@ -209,7 +217,7 @@ __attribute__((target("popcnt"))) static uint64_t popcount_hw(const uint8_t *p, 
 {
     uint64_t c = 0;
     for (uint64_t i = 0; i < n; i++)
-        c += (uint64_t)__builtin_popcountll(sgs_load_u64(p + 8 * i));
+        c += (uint64_t)__builtin_popcountll(load64(p + 8 * i));
     return c;
 }
 
@@ -217,7 +225,7 @@ static uint64_t popcount_sw(const uint8_t *p, uint64_t n)
 {
     uint64_t c = 0;
     for (uint64_t i = 0; i < n; i++)
-        c += (uint64_t)__builtin_popcountll(sgs_load_u64(p + 8 * i));
+        c += (uint64_t)__builtin_popcountll(load64(p + 8 * i));
     return c;
 }
 
@@ -235,12 +243,12 @@ uint32_t sgs_term_iter_bitset_next(sgs_term_iter *it, uint32_t from)
     if (from >= it->ctx->n_docs)
         return it->doc = SGS_ITER_END;
     uint32_t w = from >> 6;
-    uint64_t bits = sgs_load_u64(it->words + 8 * (uint64_t)w) & (~UINT64_C(0) << (from & 63));
+    uint64_t bits = load64(it->words + 8 * (uint64_t)w) & (~UINT64_C(0) << (from & 63));
     uint32_t scanned = 0;
     while (bits == 0) {
         if (++w >= it->n_words)
             return it->doc = SGS_ITER_END;
-        bits = sgs_load_u64(it->words + 8 * (uint64_t)w);
+        bits = load64(it->words + 8 * (uint64_t)w);
         if (++scanned == 64) {
             if (!sgs_iter_charge(it->ctx, 64))
                 return it->doc = SGS_ITER_END;
@@ -256,16 +264,26 @@ uint32_t sgs_term_iter_bitset_next(sgs_term_iter *it, uint32_t from)
     return it->doc = doc;
 }
 
-uint32_t sgs_term_iter_bitset_tf(sgs_term_iter *it)
+/* The tf of the current doc: its rank among the set bits picks the tf
+ * block and the slot. Ranks come from a running count kept on the cursor
+ * (docs are visited in order, so it advances a few words at a time), reset
+ * from the rank samples after a long jump. */
+static inline __attribute__((always_inline)) uint32_t bitset_tf(sgs_term_iter *it)
 {
     uint32_t d = it->doc;
     uint32_t w = d >> 6;
-    uint32_t sample = w / SGS_SHARD_RANK_WORDS;
-    uint64_t rank = sgs_load_u32(it->ranks + 4 * (uint64_t)sample);
-    uint32_t first = sample * SGS_SHARD_RANK_WORDS;
-    rank += sgs_popcount_words(it->words + 8 * (uint64_t)first, w - first);
-    uint64_t below = sgs_load_u64(it->words + 8 * (uint64_t)w) & ((UINT64_C(1) << (d & 63)) - 1);
-    rank += sgs_popcount_words(&below, 1);
+    if (w < it->rank_w || w - it->rank_w > 2 * SGS_SHARD_RANK_WORDS) {
+        uint32_t sample = w / SGS_SHARD_RANK_WORDS;
+        it->rank_w = sample * SGS_SHARD_RANK_WORDS;
+        it->rank_at = sgs_load_u32(it->ranks + 4 * (uint64_t)sample);
+    }
+    uint64_t rank = it->rank_at;
+    for (uint32_t i = it->rank_w; i < w; i++)
+        rank += (uint64_t)__builtin_popcountll(load64(it->words + 8 * (uint64_t)i));
+    it->rank_w = w;
+    it->rank_at = rank;
+    uint64_t below = load64(it->words + 8 * (uint64_t)w) & ((UINT64_C(1) << (d & 63)) - 1);
+    rank += (uint64_t)__builtin_popcountll(below);
     if (rank >= it->df) {
         fail(it, "rank past shard_df at doc", d);
         return 1;
@@ -286,6 +304,21 @@ uint32_t sgs_term_iter_bitset_tf(sgs_term_iter *it)
     return it->tfs[rank % SGS_BLOCK_LEN] + 1;
 }
 
+__attribute__((target("popcnt"))) static uint32_t bitset_tf_hw(sgs_term_iter *it)
+{
+    return bitset_tf(it);
+}
+
+static uint32_t bitset_tf_sw(sgs_term_iter *it)
+{
+    return bitset_tf(it);
+}
+
+uint32_t sgs_term_iter_bitset_tf(sgs_term_iter *it)
+{
+    return it->popcnt ? bitset_tf_hw(it) : bitset_tf_sw(it);
+}
+
 /* ---- init ------------------------------------------------------------------ */
 
 int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entry *e,
@@ -299,6 +332,13 @@ int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entr
     it->encoding = e->encoding;
     it->n_blocks = 0;
     it->tf_block = UINT32_MAX;
+    it->rank_w = 0;
+    it->rank_at = 0;
+#if defined(__x86_64__)
+    it->popcnt = __builtin_cpu_supports("popcnt");
+#else
+    it->popcnt = false;
+#endif
     it->tfs_ready = false;
     end_iter(it);
     const uint8_t *p = sgs_shard_term_postings_bytes(ctx->shard, e);
@@ -355,7 +395,7 @@ void sgs_term_iter_mark(sgs_term_iter *it, uint64_t *words)
         uint32_t w0 = from >> 6, n = it->n_words;
         uint32_t tail = it->ctx->n_docs & 63;
         for (uint32_t w = w0; w < n; w++) {
-            uint64_t bits = sgs_load_u64(it->words + 8 * (uint64_t)w);
+            uint64_t bits = load64(it->words + 8 * (uint64_t)w);
             if (w == w0)
                 bits &= ~UINT64_C(0) << (from & 63);
             if (w + 1 == n && tail != 0)

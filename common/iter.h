@@ -82,6 +82,9 @@ typedef struct sgs_term_iter {
     uint64_t tf_data_size;
     uint32_t n_words;
     uint32_t tf_block; /* tf block decoded into tfs, or UINT32_MAX */
+    uint32_t rank_w;   /* a word index ... */
+    uint64_t rank_at;  /* ... and the set bits before it, for tf lookups */
+    bool popcnt;       /* the CPU has a popcount instruction */
 
     uint32_t docs[SGS_BLOCK_LEN];
     uint32_t tfs[SGS_BLOCK_LEN];

@@ -68,8 +68,14 @@ static int signal_loop(leaf *l, const sigset_t *set)
     }
 }
 
-/* Marks the leaf not ready, lets in-flight queries finish (up to the drain
- * timeout) while still answering, then stops the server. */
+/* Quiet time a drain waits for with no request active before it stops
+ * listening: requests already on their way (sent on kept-alive
+ * connections, queued behind a busy worker) are answered, not cut off. */
+#define DRAIN_QUIET_MS 100u
+
+/* Marks the leaf not ready at once, keeps answering until no request has
+ * been active for DRAIN_QUIET_MS (or the drain timeout passes), then stops
+ * the server. */
 static void drain(leaf *l, int sig)
 {
     atomic_store(&l->draining, true);
@@ -77,12 +83,19 @@ static void drain(leaf *l, int sig)
     sgs_log(SGS_LOG_INFO, "drain", "signal %d: not ready; draining up to %u ms", sig, drain_ms);
     uint64_t start = sgs_now_ns();
     uint64_t until = start + (uint64_t)drain_ms * 1000000u;
-    while (sgs_http_server_inflight(l->http) != 0 && sgs_now_ns() < until) {
+    uint64_t quiet_since = start;
+    for (;;) {
+        uint64_t now = sgs_now_ns();
+        if (sgs_http_server_active(l->http) != 0)
+            quiet_since = now;
+        if (now >= until || now - quiet_since >= (uint64_t)DRAIN_QUIET_MS * 1000000u)
+            break;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
     uint64_t spent_ms = (sgs_now_ns() - start) / 1000000u;
-    unsigned left = sgs_http_server_stop(l->http, drain_ms > spent_ms ? (unsigned)(drain_ms - spent_ms) : 0);
+    unsigned left =
+        sgs_http_server_stop(l->http, drain_ms > spent_ms ? (unsigned)(drain_ms - spent_ms) : 0);
     l->http = NULL;
     sgs_log(SGS_LOG_INFO, "stopped", "drained in %llu ms; %u requests cut off",
             (unsigned long long)((sgs_now_ns() - start) / 1000000u), left);
