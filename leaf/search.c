@@ -62,8 +62,7 @@ static int run(leaf *l, leaf_thread *t, const sgs_shard_request *sr, uint64_t re
 {
     uint64_t deadline_ns = sr->deadline_ms ? received_ns + (uint64_t)sr->deadline_ms * 1000000u : 0;
     ck_epoch_section_t section;
-    ck_epoch_begin(&t->record, &section);
-    const leaf_gen *g = atomic_load_explicit(&l->current, memory_order_acquire);
+    const leaf_gen *g = leaf_gen_enter(l, t, &section);
     sgs_eval_result res;
     int rc = sgs_eval(g->shard, sr->query, sr->k, deadline_ns, &t->arena, &res, err);
     if (rc == 0) {
@@ -102,7 +101,7 @@ static int run(leaf *l, leaf_thread *t, const sgs_shard_request *sr, uint64_t re
             sgs_wire_encode_response_bin(&resp, sgs_http_reply_body(req));
         }
     }
-    ck_epoch_end(&t->record, &section);
+    leaf_gen_leave(t, &section, g);
     return rc;
 }
 
