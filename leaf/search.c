@@ -40,7 +40,7 @@ static void count_outcome(leaf *l, int code)
         sgs_counter_inc(l->metrics.queries_error);
 }
 
-static void log_query(leaf *l, sgs_log_level level, const char *event, const char *traceparent,
+static void log_query(sgs_log_level level, const char *event, const char *traceparent,
                       const sgs_query_node *query, uint64_t took_us, const char *what)
 {
     char trace[33];
@@ -53,7 +53,6 @@ static void log_query(leaf *l, sgs_log_level level, const char *event, const cha
     sgs_log(level, event, "trace_id=%s took_us=%llu %s query=%.400s", trace,
             (unsigned long long)took_us, what, (const char *)q.data);
     sgs_buf_fini(&q);
-    (void)l;
 }
 
 /* Evaluates and encodes under the epoch section; returns 0 or the error. */
@@ -137,12 +136,12 @@ sgs_http_result leaf_search_handler(void *leaf_ptr, sgs_http_request *req)
             sgs_err_set(&err, rc, "%s", sgs_err_type(rc));
         sgs_http_reply_error(req, rc, err.msg);
         if ((rc == SGS_ETIMEOUT || sgs_err_http_status(rc) >= 500) && leaf_error_log_allowed(l))
-            log_query(l, rc == SGS_ETIMEOUT ? SGS_LOG_WARN : SGS_LOG_ERROR, "query_error",
+            log_query(rc == SGS_ETIMEOUT ? SGS_LOG_WARN : SGS_LOG_ERROR, "query_error",
                       traceparent, sr.query, took_us, err.msg);
     } else if (l->cfg->slow_query_ms > 0 && took_us >= (uint64_t)l->cfg->slow_query_ms * 1000u) {
         char what[64];
         snprintf(what, sizeof what, "total=%llu k=%u", (unsigned long long)total, sr.k);
-        log_query(l, SGS_LOG_WARN, "slow_query", traceparent, sr.query, took_us, what);
+        log_query(SGS_LOG_WARN, "slow_query", traceparent, sr.query, took_us, what);
     }
     count_outcome(l, rc);
     sgs_histogram_observe(l->metrics.query_seconds, took_us);
