@@ -541,35 +541,13 @@ typedef struct mterm {
     uint32_t j; /* index among the positive terms */
 } mterm;
 
-/* MaxScore top-k over the distinct terms of a root OR, on copies of the
- * scorers' cursors (the count walks the originals). Terms sorted by max
- * score; the prefix whose summed maxima stay below the k-th score is
- * non-essential: a doc holding only those cannot enter, so candidates come
- * from the essential terms alone and the others are probed only while the
- * doc can still reach the bar. Scores are summed in positive-term order as
- * everywhere else. */
-static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
+/* The MaxScore loop over n terms sorted by maximum; inlined with constant n
+ * for the common sizes so its per-doc loops unroll. */
+static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, mterm *m,
+                                                                const uint32_t n,
+                                                                const double *ub, double *c,
+                                                                sgs_topk *top)
 {
-    uint32_t n = 0;
-    mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
-    double *c = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *c);
-    double *ub = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *ub);
-    for (uint32_t j = 0; j < ev->n_pos; j++) {
-        if (sc[j].it == NULL)
-            continue;
-        sgs_term_iter *copy = sgs_arena_alloc(ev->a, sizeof *copy);
-        *copy = *sc[j].it;
-        mterm t = {copy, sc[j].idf, (double)copy->max_score * BOUND_SLACK, j};
-        uint32_t i = n++;
-        while (i > 0 && m[i - 1].max > t.max) {
-            m[i] = m[i - 1];
-            i--;
-        }
-        m[i] = t;
-    }
-    double acc = 0;
-    for (uint32_t i = 0; i < n; i++)
-        ub[i] = acc += m[i].max;
     uint32_t e = 0; /* terms [0, e) are non-essential */
     uint32_t d = SGS_ITER_END;
     for (uint32_t i = 0; i < n; i++)
@@ -661,6 +639,53 @@ static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
             nd = id < nd ? id : nd;
         }
         d = nd;
+    }
+}
+
+/* MaxScore top-k over the distinct terms of a root OR, on copies of the
+ * scorers' cursors (the count walks the originals). Terms sorted by max
+ * score; the prefix whose summed maxima stay below the k-th score is
+ * non-essential: a doc holding only those cannot enter, so candidates come
+ * from the essential terms alone and the others are probed only while the
+ * doc can still reach the bar. Scores are summed in positive-term order as
+ * everywhere else. */
+static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
+{
+    uint32_t n = 0;
+    mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
+    double *c = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *c);
+    double *ub = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *ub);
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        if (sc[j].it == NULL)
+            continue;
+        sgs_term_iter *copy = sgs_arena_alloc(ev->a, sizeof *copy);
+        *copy = *sc[j].it;
+        mterm t = {copy, sc[j].idf, (double)copy->max_score * BOUND_SLACK, j};
+        uint32_t i = n++;
+        while (i > 0 && m[i - 1].max > t.max) {
+            m[i] = m[i - 1];
+            i--;
+        }
+        m[i] = t;
+    }
+    double acc = 0;
+    for (uint32_t i = 0; i < n; i++)
+        ub[i] = acc += m[i].max;
+    switch (n) {
+    case 1:
+        maxscore_loop(ev, m, 1, ub, c, top);
+        break;
+    case 2:
+        maxscore_loop(ev, m, 2, ub, c, top);
+        break;
+    case 3:
+        maxscore_loop(ev, m, 3, ub, c, top);
+        break;
+    case 4:
+        maxscore_loop(ev, m, 4, ub, c, top);
+        break;
+    default:
+        maxscore_loop(ev, m, n, ub, c, top);
     }
 }
 
