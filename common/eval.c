@@ -513,6 +513,8 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
                 rank_doc(ev, r, d);
         }
         d = sgs_term_iter_next(lead);
+        if (r->active && d != SGS_ITER_END)
+            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
     }
     return total;
 }
@@ -520,12 +522,18 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
 /* The number of docs in the union of a root OR of terms: a bitmap of the
  * shard when the lists are long enough to pay for it, else the cursor walk.
  * Consumes the root's cursors. */
-static uint64_t count_or(evaluator *ev, enode *root)
+/* True when a root OR of terms has too few postings to pay for a bitmap. */
+static bool or_is_sparse(const evaluator *ev, const enode *root)
 {
     uint64_t sum_df = 0;
     for (uint32_t i = 0; i < root->n_kids; i++)
         sum_df += root->kids[i]->it->df;
-    if (sum_df * 512 < ev->n_docs)
+    return sum_df * 512 < ev->n_docs;
+}
+
+static uint64_t count_or(evaluator *ev, enode *root)
+{
+    if (or_is_sparse(ev, root))
         return count_all(ev, root);
     uint32_t n_words = (ev->n_docs + 63) / 64;
     uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
@@ -639,6 +647,10 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
             nd = id < nd ? id : nd;
         }
         d = nd;
+        /* The length of a doc that gets scored is a cache miss more often
+         * than not: ask for it while the bounds are worked out. */
+        if (d != SGS_ITER_END)
+            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
     }
 }
 
@@ -649,7 +661,7 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
  * from the essential terms alone and the others are probed only while the
  * doc can still reach the bar. Scores are summed in positive-term order as
  * everywhere else. */
-static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
+static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
 {
     uint32_t n = 0;
     mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
@@ -658,9 +670,12 @@ static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
     for (uint32_t j = 0; j < ev->n_pos; j++) {
         if (sc[j].it == NULL)
             continue;
-        sgs_term_iter *copy = sgs_arena_alloc(ev->a, sizeof *copy);
-        *copy = *sc[j].it;
-        mterm t = {copy, sc[j].idf, (double)copy->max_score * BOUND_SLACK, j};
+        sgs_term_iter *it = sc[j].it;
+        if (copy) {
+            it = sgs_arena_alloc(ev->a, sizeof *it);
+            *it = *sc[j].it;
+        }
+        mterm t = {it, sc[j].idf, (double)it->max_score * BOUND_SLACK, j};
         uint32_t i = n++;
         while (i > 0 && m[i - 1].max > t.max) {
             m[i] = m[i - 1];
@@ -706,9 +721,24 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
             own |= sc[j].it != NULL && sc[j].own;
         if (own)
             return walk_tree(ev, root, &r);
-        if (top != NULL)
-            maxscore_or(ev, sc, top);
-        return count_or(ev, root);
+        if (top == NULL || or_is_sparse(ev, root)) {
+            if (top != NULL)
+                maxscore_or(ev, sc, true, top);
+            return count_or(ev, root);
+        }
+        /* The union is counted on MaxScore's own walk: each scorer cursor
+         * marks every block it decodes into the bitmap, then the blocks it
+         * never reached. Every distinct term of the root has a scorer. */
+        uint32_t n_words = (ev->n_docs + 63) / 64;
+        uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
+        for (uint32_t j = 0; j < ev->n_pos; j++)
+            if (sc[j].it != NULL)
+                sgs_term_iter_mark_along(sc[j].it, words);
+        maxscore_or(ev, sc, false, top);
+        for (uint32_t j = 0; j < ev->n_pos; j++)
+            if (sc[j].it != NULL)
+                sgs_term_iter_mark_rest(sc[j].it);
+        return sgs_popcount_words(words, n_words);
     }
     return walk_tree(ev, root, &r);
 }

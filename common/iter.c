@@ -146,6 +146,9 @@ static uint32_t load_block(sgs_term_iter *it, uint32_t b)
     it->tfs_ready = false;
     it->block_tf_bytes = in + doc_size;
     it->block_tf_bits = tf_bits;
+    if (it->mark != NULL)
+        for (uint32_t i = 0; i < count; i++)
+            it->mark[it->docs[i] >> 6] |= UINT64_C(1) << (it->docs[i] & 63);
     return it->doc = it->docs[0];
 }
 
@@ -194,11 +197,17 @@ uint32_t sgs_term_iter_advance_slow(sgs_term_iter *it, uint32_t target)
         return SGS_ITER_END;
     if (it->encoding == SGS_POSTINGS_BITSET)
         return sgs_term_iter_bitset_next(it, target);
-    if (target >= it->ctx->n_docs)
-        return end_iter(it);
-    uint32_t b = gallop(it, target);
-    if (load_block(it, b) == SGS_ITER_END)
-        return SGS_ITER_END;
+    if (it->mark != NULL) {
+        /* Marking: every block is decoded (and marked) on the way. */
+        while (it->last < target)
+            if (load_block(it, it->block + 1) == SGS_ITER_END)
+                return SGS_ITER_END;
+    } else {
+        if (target >= it->ctx->n_docs)
+            return end_iter(it);
+        if (load_block(it, gallop(it, target)) == SGS_ITER_END)
+            return SGS_ITER_END;
+    }
     if (it->doc >= target)
         return it->doc;
     /* The skip entry's last doc is >= target and the block ends there. */
@@ -332,6 +341,7 @@ int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entr
     it->encoding = e->encoding;
     it->n_blocks = 0;
     it->tf_block = UINT32_MAX;
+    it->mark = NULL;
     it->rank_w = 0;
     it->rank_at = 0;
 #if defined(__x86_64__)
@@ -386,23 +396,49 @@ int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entr
 
 /* ---- marking --------------------------------------------------------------- */
 
+static void mark_bitset(sgs_term_iter *it, uint64_t *words)
+{
+    uint32_t from = it->doc;
+    uint32_t w0 = from >> 6, n = it->n_words;
+    uint32_t tail = it->ctx->n_docs & 63;
+    for (uint32_t w = w0; w < n; w++) {
+        uint64_t bits = load64(it->words + 8 * (uint64_t)w);
+        if (w == w0)
+            bits &= ~UINT64_C(0) << (from & 63);
+        if (w + 1 == n && tail != 0)
+            bits &= (UINT64_C(1) << tail) - 1;
+        words[w] |= bits;
+    }
+    sgs_iter_charge(it->ctx, n - w0);
+}
+
+void sgs_term_iter_mark_along(sgs_term_iter *it, uint64_t *words)
+{
+    if (it->doc == SGS_ITER_END)
+        return;
+    if (it->encoding == SGS_POSTINGS_BITSET) {
+        mark_bitset(it, words);
+        return;
+    }
+    for (uint32_t i = it->pos; i < it->count; i++)
+        words[it->docs[i] >> 6] |= UINT64_C(1) << (it->docs[i] & 63);
+    it->mark = words;
+}
+
+void sgs_term_iter_mark_rest(sgs_term_iter *it)
+{
+    if (it->mark == NULL || it->encoding != SGS_POSTINGS_BLOCKS)
+        return;
+    while (it->doc != SGS_ITER_END)
+        load_block(it, it->block + 1);
+}
+
 void sgs_term_iter_mark(sgs_term_iter *it, uint64_t *words)
 {
     if (it->doc == SGS_ITER_END)
         return;
     if (it->encoding == SGS_POSTINGS_BITSET) {
-        uint32_t from = it->doc;
-        uint32_t w0 = from >> 6, n = it->n_words;
-        uint32_t tail = it->ctx->n_docs & 63;
-        for (uint32_t w = w0; w < n; w++) {
-            uint64_t bits = load64(it->words + 8 * (uint64_t)w);
-            if (w == w0)
-                bits &= ~UINT64_C(0) << (from & 63);
-            if (w + 1 == n && tail != 0)
-                bits &= (UINT64_C(1) << tail) - 1;
-            words[w] |= bits;
-        }
-        sgs_iter_charge(it->ctx, n - w0);
+        mark_bitset(it, words);
         it->doc = SGS_ITER_END;
         return;
     }
