@@ -402,3 +402,50 @@ def test_answers_equal_a_brute_force_reference_on_one_and_three_shards(tmp_path)
     finally:
         for lf in leaves:
             assert lf.stop() == 0
+
+
+def test_sigterm_turns_not_ready_and_keeps_answering_busy_connections(tmp_path, index):
+    import threading
+    leaf = Leaf(str(tmp_path), index, "--shard", "0")
+    probe = leaf.conn()
+    probe.request("GET", "/readyz")
+    first = probe.getresponse()
+    assert first.status == 200 and json.loads(first.read())["ready"] is True
+    stop = threading.Event()
+    failures, answered = [], [0]
+
+    def query():
+        c = leaf.conn()
+        while not stop.is_set():
+            try:
+                c.request("POST", "/v1/shard/search", body=b'{"q": "alpha", "k": 2}')
+                r = c.getresponse()
+                body = r.read()
+                if r.status != 200:
+                    failures.append((r.status, body))
+                answered[0] += 1
+            except (OSError, http.client.HTTPException) as e:
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=query) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    leaf.proc.send_signal(signal.SIGTERM)
+    statuses = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        probe.request("GET", "/readyz")
+        r = probe.getresponse()
+        body = r.read()
+        statuses.append(r.status)
+        if r.status == 503:
+            assert json.loads(body)["ready"] is False
+            break
+    stop.set()
+    for t in threads:
+        t.join()
+    assert statuses[-1] == 503, statuses[-5:]
+    assert failures == [] and answered[0] > 0
+    assert leaf.proc.wait(timeout=30) == 0
+    leaf.log.close()
