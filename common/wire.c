@@ -629,10 +629,15 @@ void sgs_wire_encode_response_json(const sgs_shard_response *r, sgs_buf *out)
         const sgs_wire_hit *h = &r->hits[i];
         sgs_buf_append(out, i ? ",{\"id\":\"" : "{\"id\":\"", i ? 8 : 7);
         escape_utf8(out, h->id, h->id_len);
-        if (isfinite(h->score))
-            sgs_buf_printf(out, "\",\"score\":%.17g,\"fields\":", h->score);
-        else
-            sgs_buf_printf(out, "\",\"score\":null,\"fields\":");
+        /* One snprintf into the stack (sgs_buf_printf formats twice); 17
+         * digits so the double reads back bit for bit. */
+        char score[40];
+        int w = isfinite(h->score) ? snprintf(score, sizeof score, "%.17g", h->score) : -1;
+        if (w <= 0 || (size_t)w >= sizeof score)
+            w = snprintf(score, sizeof score, "null");
+        sgs_buf_append(out, "\",\"score\":", 10);
+        sgs_buf_append(out, score, (size_t)w);
+        sgs_buf_append(out, ",\"fields\":", 10);
         if (h->fields_len > 0)
             sgs_buf_append(out, h->fields, h->fields_len);
         else

@@ -469,7 +469,8 @@ Test(query, json_tree_errors_name_the_path)
 Test(query, json_tree_limits)
 {
     /* Nesting: 16 objects deep is the limit. */
-    char *ok = repeat("{\"not\": ", SGS_QUERY_MAX_DEPTH - 2, "{\"and\": [{\"term\": \"a\"}, {\"term\": \"b\"}]}", "}");
+    char *ok = repeat("{\"not\": ", SGS_QUERY_MAX_DEPTH - 2,
+                      "{\"and\": [{\"term\": \"a\"}, {\"term\": \"b\"}]}", "}");
     json_ok(ok);
     char *deep = repeat("{\"not\": ", SGS_QUERY_MAX_DEPTH - 1,
                         "{\"and\": [{\"term\": \"a\"}, {\"term\": \"b\"}]}", "}");
@@ -589,7 +590,8 @@ Test(query, validate_rejects_each_rule)
                    SGS_EQUERY, "query.and[1]: and directly inside and");
     expect_invalid(op(SGS_QUERY_OR, 2, term("a"), op(SGS_QUERY_OR, 2, term("b"), term("c"))),
                    SGS_EQUERY, "not flattened");
-    expect_invalid(op(SGS_QUERY_AND, 2, term("a"), op(SGS_QUERY_NOT, 1, op(SGS_QUERY_NOT, 1, term("b")))),
+    expect_invalid(op(SGS_QUERY_AND, 2, term("a"),
+                      op(SGS_QUERY_NOT, 1, op(SGS_QUERY_NOT, 1, term("b")))),
                    SGS_EQUERY, "query.and[1].not: not directly inside not");
     expect_invalid(op(SGS_QUERY_NOT, 2, term("a"), term("b")), SGS_EQUERY, "exactly 1");
     expect_invalid(op(SGS_QUERY_AND, 2, term("a"), NULL), SGS_EQUERY, "query.and[1]: missing");
