@@ -24,7 +24,14 @@
  * maxima of the others, widened by BOUND_SLACK for float rounding) is below
  * the k-th score cannot enter it and is only counted; once the sum of the
  * term maxima is below the k-th score, evaluation only counts. A bound equal
- * to the k-th score is still scored: a tie may win on the external id. */
+ * to the k-th score is still scored: a tie may win on the external id.
+ *
+ * Two root shapes have their own paths (evaluate()): an AND of TERMs and
+ * NOT TERMs leapfrogs on the posting cursors directly (flat_and); an OR of
+ * TERMs counts its union in a bitmap of the shard and ranks with MaxScore
+ * (maxscore_or), the bitmap filled by the MaxScore cursors themselves as
+ * they decode. Every other tree takes the general walk (walk_tree). The
+ * differential tests in tests/unit/test_eval.c cover all three. */
 #include "common/eval.h"
 
 #include <string.h>
@@ -407,6 +414,7 @@ typedef struct ranker {
     sgs_topk *top;
     double max_total; /* sum of the term maxima, widened */
     bool active;      /* false once no doc can enter any more */
+    bool per_doc;     /* some reused cursor has block maxima, so bounds vary per doc */
 } ranker;
 
 static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *top)
@@ -414,12 +422,18 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
     r->sc = sc;
     r->top = top;
     r->active = top != NULL;
+    r->per_doc = false;
     r->max_total = 0;
     if (top == NULL)
         return;
+    r->per_doc = false;
     for (uint32_t j = 0; j < ev->n_pos; j++)
-        if (sc[j].it != NULL)
+        if (sc[j].it != NULL) {
             r->max_total += (double)sc[j].it->max_score;
+            /* A doc without a reused term scores below its maximum. */
+            r->per_doc |= !sc[j].own && (sc[j].it->encoding == SGS_POSTINGS_BLOCKS ||
+                                         ev->n_pos > 1);
+        }
     r->max_total *= BOUND_SLACK;
 }
 
@@ -431,7 +445,7 @@ static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
             r->active = false;
             return;
         }
-        if (bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
+        if (r->per_doc && bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
             return;
     }
     sgs_topk_push(r->top, d, score_doc(ev, r->sc, d));
@@ -472,6 +486,56 @@ static bool all_terms(enode *const *v, uint32_t n)
     return true;
 }
 
+/* A root AND whose terms are all bitsets: word by word, the AND of the
+ * positive terms' words less the excluded terms' words; counting is a
+ * popcount, ranking walks the set bits (positioning the cursors there, so
+ * the reused scorers read their tfs). */
+static inline __attribute__((always_inline)) uint64_t
+bitset_and_body(evaluator *ev, sgs_term_iter *const *t, uint32_t n, sgs_term_iter *const *x,
+                uint32_t nx, ranker *r)
+{
+    uint32_t n_words = t[0]->n_words, tail = ev->n_docs & 63;
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < n_words; w++) {
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            break;
+        uint64_t bits = sgs_load_u64(t[0]->words + 8 * (uint64_t)w);
+        for (uint32_t i = 1; i < n; i++)
+            bits &= sgs_load_u64(t[i]->words + 8 * (uint64_t)w);
+        for (uint32_t i = 0; i < nx; i++)
+            bits &= ~sgs_load_u64(x[i]->words + 8 * (uint64_t)w);
+        if (w + 1 == n_words && tail != 0)
+            bits &= (UINT64_C(1) << tail) - 1;
+        if (bits == 0)
+            continue;
+        total += (uint64_t)__builtin_popcountll(bits);
+        while (r->active && bits != 0) {
+            uint32_t d = (w << 6) + (uint32_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (bits != 0)
+                __builtin_prefetch(ev->doc_lengths +
+                                   4 * (uint64_t)((w << 6) + (uint32_t)__builtin_ctzll(bits)));
+            for (uint32_t i = 0; i < n; i++)
+                t[i]->doc = d;
+            rank_doc(ev, r, d);
+        }
+    }
+    return total;
+}
+
+__attribute__((target("popcnt"))) static uint64_t
+bitset_and_hw(evaluator *ev, sgs_term_iter *const *t, uint32_t n, sgs_term_iter *const *x,
+              uint32_t nx, ranker *r)
+{
+    return bitset_and_body(ev, t, n, x, nx, r);
+}
+
+static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
+                              sgs_term_iter *const *x, uint32_t nx, ranker *r)
+{
+    return bitset_and_body(ev, t, n, x, nx, r);
+}
+
 /* A root AND of terms and excluded terms: the leapfrog on the posting
  * cursors themselves, the rarest leading. */
 static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
@@ -483,6 +547,12 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
     sgs_term_iter **x = t + n;
     for (uint32_t i = 0; i < nx; i++)
         x[i] = root->excl[i]->it;
+    bool bitsets = true;
+    for (uint32_t i = 0; i < n + nx; i++)
+        bitsets &= t[i]->encoding == SGS_POSTINGS_BITSET;
+    if (bitsets)
+        return t[0]->popcnt ? bitset_and_hw(ev, t, n, x, nx, r)
+                            : bitset_and_sw(ev, t, n, x, nx, r);
     sgs_term_iter *lead = t[0];
     uint64_t total = 0;
     uint32_t d = lead->doc;
@@ -506,6 +576,8 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
                 rank_doc(ev, r, d);
         }
         d = sgs_term_iter_next(lead);
+        if (r->active && d != SGS_ITER_END)
+            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
     }
     return total;
 }
@@ -513,12 +585,18 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
 /* The number of docs in the union of a root OR of terms: a bitmap of the
  * shard when the lists are long enough to pay for it, else the cursor walk.
  * Consumes the root's cursors. */
-static uint64_t count_or(evaluator *ev, enode *root)
+/* True when a root OR of terms has too few postings to pay for a bitmap. */
+static bool or_is_sparse(const evaluator *ev, const enode *root)
 {
     uint64_t sum_df = 0;
     for (uint32_t i = 0; i < root->n_kids; i++)
         sum_df += root->kids[i]->it->df;
-    if (sum_df * 512 < ev->n_docs)
+    return sum_df * 512 < ev->n_docs;
+}
+
+static uint64_t count_or(evaluator *ev, enode *root)
+{
+    if (or_is_sparse(ev, root))
         return count_all(ev, root);
     uint32_t n_words = (ev->n_docs + 63) / 64;
     uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
@@ -534,57 +612,49 @@ typedef struct mterm {
     uint32_t j; /* index among the positive terms */
 } mterm;
 
-/* MaxScore top-k over the distinct terms of a root OR, on copies of the
- * scorers' cursors (the count walks the originals). Terms sorted by max
- * score; the prefix whose summed maxima stay below the k-th score is
- * non-essential: a doc holding only those cannot enter, so candidates come
- * from the essential terms alone and the others are probed only while the
- * doc can still reach the bar. Scores are summed in positive-term order as
- * everywhere else. */
-static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
+/* The MaxScore loop over n terms sorted by maximum; inlined with constant n
+ * for the common sizes so its per-doc loops unroll. */
+static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, mterm *m,
+                                                                const uint32_t n,
+                                                                const double *ub, double *c,
+                                                                sgs_topk *top)
 {
-    uint32_t n = 0;
-    mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
-    double *c = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *c);
-    double *ub = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *ub);
-    for (uint32_t j = 0; j < ev->n_pos; j++) {
-        if (sc[j].it == NULL)
-            continue;
-        sgs_term_iter *copy = sgs_arena_alloc(ev->a, sizeof *copy);
-        *copy = *sc[j].it;
-        mterm t = {copy, sc[j].idf, (double)copy->max_score * BOUND_SLACK, j};
-        uint32_t i = n++;
-        while (i > 0 && m[i - 1].max > t.max) {
-            m[i] = m[i - 1];
-            i--;
-        }
-        m[i] = t;
-    }
-    double acc = 0;
-    for (uint32_t i = 0; i < n; i++)
-        ub[i] = acc += m[i].max;
     uint32_t e = 0; /* terms [0, e) are non-essential */
-    for (;;) {
-        bool full = sgs_topk_full(top);
-        double theta = full ? sgs_topk_threshold(top) : 0;
-        if (full)
+    uint32_t d = SGS_ITER_END;
+    for (uint32_t i = 0; i < n; i++)
+        if (m[i].it->doc < d)
+            d = m[i].it->doc;
+    /* The stretch up to win_end passed the block-max test at bar win_theta. */
+    uint32_t win_end = 0;
+    double win_theta = -1, theta = 0;
+    bool full = false;
+    while (d != SGS_ITER_END) {
+        if (!full && sgs_topk_full(top))
+            full = true;
+        if (full && sgs_topk_threshold(top) != theta) {
+            theta = sgs_topk_threshold(top);
+            uint32_t e0 = e;
             while (e < n && ub[e] < theta)
                 e++;
-        if (e == n)
+            if (e == n)
+                return;
+            if (e != e0) {
+                d = SGS_ITER_END;
+                for (uint32_t i = e; i < n; i++)
+                    if (m[i].it->doc < d)
+                        d = m[i].it->doc;
+                if (d == SGS_ITER_END)
+                    return;
+            }
+        }
+        if (!sgs_iter_charge(&ev->ctx, 1))
             return;
-        uint32_t d = SGS_ITER_END;
-        for (uint32_t i = e; i < n; i++)
-            if (m[i].it->doc < d)
-                d = m[i].it->doc;
-        if (d == SGS_ITER_END || !sgs_iter_charge(&ev->ctx, 1))
-            return;
-        double rest = e > 0 ? ub[e - 1] : 0;
-        bool keep = true;
-        if (full) {
+        if (full && (d > win_end || theta != win_theta)) {
             /* Up to the first end of an essential cursor's block, no doc
-             * beats the sum of those blocks' maxima: when that cannot reach
-             * the bar, skip the stretch without looking at its docs. */
-            double wb = rest;
+             * beats the sum of those blocks' maxima and the other terms'
+             * maxima: when that cannot reach the bar, skip the stretch
+             * without looking at its docs. */
+            double wb = e > 0 ? ub[e - 1] : 0;
             uint32_t w = SGS_ITER_END;
             for (uint32_t i = e; i < n; i++) {
                 wb += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
@@ -594,15 +664,21 @@ static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
             if (wb < theta) {
                 if (w == SGS_ITER_END)
                     return;
-                for (uint32_t i = e; i < n; i++)
-                    sgs_term_iter_advance(m[i].it, w + 1);
+                d = SGS_ITER_END;
+                for (uint32_t i = e; i < n; i++) {
+                    uint32_t id = sgs_term_iter_advance(m[i].it, w + 1);
+                    d = id < d ? id : d;
+                }
                 continue;
             }
+            win_end = w;
+            win_theta = theta;
         }
         /* Presence first, arithmetic last: the non-essential terms are
          * probed while the bound of the terms found (block maxima) plus the
          * maxima of those not yet probed can reach the bar; only a doc that
          * still can is scored. */
+        bool keep = true;
         double b = 0;
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc == d)
@@ -628,9 +704,66 @@ static void maxscore_or(evaluator *ev, scorer *sc, sgs_topk *top)
             for (uint32_t i = 0; i < n; i++)
                 c[m[i].j] = 0;
         }
-        for (uint32_t i = e; i < n; i++)
-            if (m[i].it->doc == d)
-                sgs_term_iter_next(m[i].it);
+        uint32_t nd = SGS_ITER_END;
+        for (uint32_t i = e; i < n; i++) {
+            uint32_t id = m[i].it->doc == d ? sgs_term_iter_next(m[i].it) : m[i].it->doc;
+            nd = id < nd ? id : nd;
+        }
+        d = nd;
+        /* The length of a doc that gets scored is a cache miss more often
+         * than not: ask for it while the bounds are worked out. */
+        if (d != SGS_ITER_END)
+            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
+    }
+}
+
+/* MaxScore top-k over the distinct terms of a root OR, on copies of the
+ * scorers' cursors (the count walks the originals). Terms sorted by max
+ * score; the prefix whose summed maxima stay below the k-th score is
+ * non-essential: a doc holding only those cannot enter, so candidates come
+ * from the essential terms alone and the others are probed only while the
+ * doc can still reach the bar. Scores are summed in positive-term order as
+ * everywhere else. */
+static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
+{
+    uint32_t n = 0;
+    mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
+    double *c = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *c);
+    double *ub = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *ub);
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        if (sc[j].it == NULL)
+            continue;
+        sgs_term_iter *it = sc[j].it;
+        if (copy) {
+            it = sgs_arena_alloc(ev->a, sizeof *it);
+            *it = *sc[j].it;
+        }
+        mterm t = {it, sc[j].idf, (double)it->max_score * BOUND_SLACK, j};
+        uint32_t i = n++;
+        while (i > 0 && m[i - 1].max > t.max) {
+            m[i] = m[i - 1];
+            i--;
+        }
+        m[i] = t;
+    }
+    double acc = 0;
+    for (uint32_t i = 0; i < n; i++)
+        ub[i] = acc += m[i].max;
+    switch (n) {
+    case 1:
+        maxscore_loop(ev, m, 1, ub, c, top);
+        break;
+    case 2:
+        maxscore_loop(ev, m, 2, ub, c, top);
+        break;
+    case 3:
+        maxscore_loop(ev, m, 3, ub, c, top);
+        break;
+    case 4:
+        maxscore_loop(ev, m, 4, ub, c, top);
+        break;
+    default:
+        maxscore_loop(ev, m, n, ub, c, top);
     }
 }
 
@@ -651,9 +784,24 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
             own |= sc[j].it != NULL && sc[j].own;
         if (own)
             return walk_tree(ev, root, &r);
-        if (top != NULL)
-            maxscore_or(ev, sc, top);
-        return count_or(ev, root);
+        if (top == NULL || or_is_sparse(ev, root)) {
+            if (top != NULL)
+                maxscore_or(ev, sc, true, top);
+            return count_or(ev, root);
+        }
+        /* The union is counted on MaxScore's own walk: each scorer cursor
+         * marks every block it decodes into the bitmap, then the blocks it
+         * never reached. Every distinct term of the root has a scorer. */
+        uint32_t n_words = (ev->n_docs + 63) / 64;
+        uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
+        for (uint32_t j = 0; j < ev->n_pos; j++)
+            if (sc[j].it != NULL)
+                sgs_term_iter_mark_along(sc[j].it, words);
+        maxscore_or(ev, sc, false, top);
+        for (uint32_t j = 0; j < ev->n_pos; j++)
+            if (sc[j].it != NULL)
+                sgs_term_iter_mark_rest(sc[j].it);
+        return sgs_popcount_words(words, n_words);
     }
     return walk_tree(ev, root, &r);
 }

@@ -66,6 +66,7 @@ struct sgs_http_server {
     _Atomic unsigned inflight; /* writers: worker threads and completers */
     _Atomic unsigned pending;  /* requests parked by SGS_HTTP_PENDING; writers: workers */
     _Atomic unsigned active;   /* requests from headers received to completion; workers */
+    _Atomic uint64_t last_activity_ns; /* a request began or ended; writers: workers */
     pthread_key_t thread_key;
     pthread_mutex_t slots_lock; /* guards slots; taken once per worker thread */
     thread_slot *slots;
@@ -312,6 +313,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->pending = false;
         req->active = true;
         atomic_fetch_add_explicit(&srv->active, 1, memory_order_acq_rel);
+        atomic_store_explicit(&srv->last_activity_ns, req->received_ns, memory_order_relaxed);
         req->discarded = 0;
         req->thread_state = NULL;
         sgs_buf_reset(&req->body);
@@ -376,6 +378,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     release_inflight(req);
     release_active(req);
+    atomic_store_explicit(&req->srv->last_activity_ns, sgs_now_ns(), memory_order_relaxed);
     atomic_store_explicit(&req->phase, PHASE_IDLE, memory_order_relaxed);
     if (req->body.cap > KEEP_BUF_BYTES)
         sgs_buf_fini(&req->body);
@@ -485,6 +488,7 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
     atomic_init(&srv->inflight, 0);
     atomic_init(&srv->pending, 0);
     atomic_init(&srv->active, 0);
+    atomic_init(&srv->last_activity_ns, 0);
     pthread_mutex_init(&srv->slots_lock, NULL);
     pthread_key_create(&srv->thread_key, NULL);
 
@@ -536,6 +540,11 @@ unsigned sgs_http_server_inflight(const sgs_http_server *srv)
 unsigned sgs_http_server_active(const sgs_http_server *srv)
 {
     return atomic_load_explicit(&srv->active, memory_order_acquire);
+}
+
+uint64_t sgs_http_server_last_activity_ns(const sgs_http_server *srv)
+{
+    return atomic_load_explicit(&srv->last_activity_ns, memory_order_relaxed);
 }
 
 unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms)

@@ -83,6 +83,9 @@ unsigned sgs_http_server_inflight(const sgs_http_server *srv);
  * (a superset of the in-flight ones); what a drain waits for. */
 unsigned sgs_http_server_active(const sgs_http_server *srv);
 
+/* CLOCK_MONOTONIC ns when a request last began or ended (0: none yet). */
+uint64_t sgs_http_server_last_activity_ns(const sgs_http_server *srv);
+
 /* Stops accepting connections, waits up to drain_ms for every active
  * request to be answered (and then for pending ones still parked, which
  * only their owner can complete), closes every connection, joins the threads,

@@ -15,6 +15,14 @@ static float load_f32(const uint8_t *p)
     return f;
 }
 
+/* A u64 of the mapping in one load (the host is little-endian). */
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 static uint64_t div_ceil(uint64_t a, uint64_t b)
 {
     return (a + b - 1) / b;
@@ -138,6 +146,9 @@ static uint32_t load_block(sgs_term_iter *it, uint32_t b)
     it->tfs_ready = false;
     it->block_tf_bytes = in + doc_size;
     it->block_tf_bits = tf_bits;
+    if (it->mark != NULL)
+        for (uint32_t i = 0; i < count; i++)
+            it->mark[it->docs[i] >> 6] |= UINT64_C(1) << (it->docs[i] & 63);
     return it->doc = it->docs[0];
 }
 
@@ -186,11 +197,17 @@ uint32_t sgs_term_iter_advance_slow(sgs_term_iter *it, uint32_t target)
         return SGS_ITER_END;
     if (it->encoding == SGS_POSTINGS_BITSET)
         return sgs_term_iter_bitset_next(it, target);
-    if (target >= it->ctx->n_docs)
-        return end_iter(it);
-    uint32_t b = gallop(it, target);
-    if (load_block(it, b) == SGS_ITER_END)
-        return SGS_ITER_END;
+    if (it->mark != NULL) {
+        /* Marking: every block is decoded (and marked) on the way. */
+        while (it->last < target)
+            if (load_block(it, it->block + 1) == SGS_ITER_END)
+                return SGS_ITER_END;
+    } else {
+        if (target >= it->ctx->n_docs)
+            return end_iter(it);
+        if (load_block(it, gallop(it, target)) == SGS_ITER_END)
+            return SGS_ITER_END;
+    }
     if (it->doc >= target)
         return it->doc;
     /* The skip entry's last doc is >= target and the block ends there. */
@@ -209,7 +226,7 @@ __attribute__((target("popcnt"))) static uint64_t popcount_hw(const uint8_t *p, 
 {
     uint64_t c = 0;
     for (uint64_t i = 0; i < n; i++)
-        c += (uint64_t)__builtin_popcountll(sgs_load_u64(p + 8 * i));
+        c += (uint64_t)__builtin_popcountll(load64(p + 8 * i));
     return c;
 }
 
@@ -217,7 +234,7 @@ static uint64_t popcount_sw(const uint8_t *p, uint64_t n)
 {
     uint64_t c = 0;
     for (uint64_t i = 0; i < n; i++)
-        c += (uint64_t)__builtin_popcountll(sgs_load_u64(p + 8 * i));
+        c += (uint64_t)__builtin_popcountll(load64(p + 8 * i));
     return c;
 }
 
@@ -235,12 +252,12 @@ uint32_t sgs_term_iter_bitset_next(sgs_term_iter *it, uint32_t from)
     if (from >= it->ctx->n_docs)
         return it->doc = SGS_ITER_END;
     uint32_t w = from >> 6;
-    uint64_t bits = sgs_load_u64(it->words + 8 * (uint64_t)w) & (~UINT64_C(0) << (from & 63));
+    uint64_t bits = load64(it->words + 8 * (uint64_t)w) & (~UINT64_C(0) << (from & 63));
     uint32_t scanned = 0;
     while (bits == 0) {
         if (++w >= it->n_words)
             return it->doc = SGS_ITER_END;
-        bits = sgs_load_u64(it->words + 8 * (uint64_t)w);
+        bits = load64(it->words + 8 * (uint64_t)w);
         if (++scanned == 64) {
             if (!sgs_iter_charge(it->ctx, 64))
                 return it->doc = SGS_ITER_END;
@@ -256,16 +273,26 @@ uint32_t sgs_term_iter_bitset_next(sgs_term_iter *it, uint32_t from)
     return it->doc = doc;
 }
 
-uint32_t sgs_term_iter_bitset_tf(sgs_term_iter *it)
+/* The tf of the current doc: its rank among the set bits picks the tf
+ * block and the slot. Ranks come from a running count kept on the cursor
+ * (docs are visited in order, so it advances a few words at a time), reset
+ * from the rank samples after a long jump. */
+static inline __attribute__((always_inline)) uint32_t bitset_tf(sgs_term_iter *it)
 {
     uint32_t d = it->doc;
     uint32_t w = d >> 6;
-    uint32_t sample = w / SGS_SHARD_RANK_WORDS;
-    uint64_t rank = sgs_load_u32(it->ranks + 4 * (uint64_t)sample);
-    uint32_t first = sample * SGS_SHARD_RANK_WORDS;
-    rank += sgs_popcount_words(it->words + 8 * (uint64_t)first, w - first);
-    uint64_t below = sgs_load_u64(it->words + 8 * (uint64_t)w) & ((UINT64_C(1) << (d & 63)) - 1);
-    rank += sgs_popcount_words(&below, 1);
+    if (w < it->rank_w || w - it->rank_w > 2 * SGS_SHARD_RANK_WORDS) {
+        uint32_t sample = w / SGS_SHARD_RANK_WORDS;
+        it->rank_w = sample * SGS_SHARD_RANK_WORDS;
+        it->rank_at = sgs_load_u32(it->ranks + 4 * (uint64_t)sample);
+    }
+    uint64_t rank = it->rank_at;
+    for (uint32_t i = it->rank_w; i < w; i++)
+        rank += (uint64_t)__builtin_popcountll(load64(it->words + 8 * (uint64_t)i));
+    it->rank_w = w;
+    it->rank_at = rank;
+    uint64_t below = load64(it->words + 8 * (uint64_t)w) & ((UINT64_C(1) << (d & 63)) - 1);
+    rank += (uint64_t)__builtin_popcountll(below);
     if (rank >= it->df) {
         fail(it, "rank past shard_df at doc", d);
         return 1;
@@ -286,6 +313,21 @@ uint32_t sgs_term_iter_bitset_tf(sgs_term_iter *it)
     return it->tfs[rank % SGS_BLOCK_LEN] + 1;
 }
 
+__attribute__((target("popcnt"))) static uint32_t bitset_tf_hw(sgs_term_iter *it)
+{
+    return bitset_tf(it);
+}
+
+static uint32_t bitset_tf_sw(sgs_term_iter *it)
+{
+    return bitset_tf(it);
+}
+
+uint32_t sgs_term_iter_bitset_tf(sgs_term_iter *it)
+{
+    return it->popcnt ? bitset_tf_hw(it) : bitset_tf_sw(it);
+}
+
 /* ---- init ------------------------------------------------------------------ */
 
 int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entry *e,
@@ -299,6 +341,14 @@ int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entr
     it->encoding = e->encoding;
     it->n_blocks = 0;
     it->tf_block = UINT32_MAX;
+    it->mark = NULL;
+    it->rank_w = 0;
+    it->rank_at = 0;
+#if defined(__x86_64__)
+    it->popcnt = __builtin_cpu_supports("popcnt");
+#else
+    it->popcnt = false;
+#endif
     it->tfs_ready = false;
     end_iter(it);
     const uint8_t *p = sgs_shard_term_postings_bytes(ctx->shard, e);
@@ -346,23 +396,49 @@ int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entr
 
 /* ---- marking --------------------------------------------------------------- */
 
+static void mark_bitset(sgs_term_iter *it, uint64_t *words)
+{
+    uint32_t from = it->doc;
+    uint32_t w0 = from >> 6, n = it->n_words;
+    uint32_t tail = it->ctx->n_docs & 63;
+    for (uint32_t w = w0; w < n; w++) {
+        uint64_t bits = load64(it->words + 8 * (uint64_t)w);
+        if (w == w0)
+            bits &= ~UINT64_C(0) << (from & 63);
+        if (w + 1 == n && tail != 0)
+            bits &= (UINT64_C(1) << tail) - 1;
+        words[w] |= bits;
+    }
+    sgs_iter_charge(it->ctx, n - w0);
+}
+
+void sgs_term_iter_mark_along(sgs_term_iter *it, uint64_t *words)
+{
+    if (it->doc == SGS_ITER_END)
+        return;
+    if (it->encoding == SGS_POSTINGS_BITSET) {
+        mark_bitset(it, words);
+        return;
+    }
+    for (uint32_t i = it->pos; i < it->count; i++)
+        words[it->docs[i] >> 6] |= UINT64_C(1) << (it->docs[i] & 63);
+    it->mark = words;
+}
+
+void sgs_term_iter_mark_rest(sgs_term_iter *it)
+{
+    if (it->mark == NULL || it->encoding != SGS_POSTINGS_BLOCKS)
+        return;
+    while (it->doc != SGS_ITER_END)
+        load_block(it, it->block + 1);
+}
+
 void sgs_term_iter_mark(sgs_term_iter *it, uint64_t *words)
 {
     if (it->doc == SGS_ITER_END)
         return;
     if (it->encoding == SGS_POSTINGS_BITSET) {
-        uint32_t from = it->doc;
-        uint32_t w0 = from >> 6, n = it->n_words;
-        uint32_t tail = it->ctx->n_docs & 63;
-        for (uint32_t w = w0; w < n; w++) {
-            uint64_t bits = sgs_load_u64(it->words + 8 * (uint64_t)w);
-            if (w == w0)
-                bits &= ~UINT64_C(0) << (from & 63);
-            if (w + 1 == n && tail != 0)
-                bits &= (UINT64_C(1) << tail) - 1;
-            words[w] |= bits;
-        }
-        sgs_iter_charge(it->ctx, n - w0);
+        mark_bitset(it, words);
         it->doc = SGS_ITER_END;
         return;
     }

@@ -82,6 +82,10 @@ typedef struct sgs_term_iter {
     uint64_t tf_data_size;
     uint32_t n_words;
     uint32_t tf_block; /* tf block decoded into tfs, or UINT32_MAX */
+    uint32_t rank_w;   /* a word index ... */
+    uint64_t rank_at;  /* ... and the set bits before it, for tf lookups */
+    bool popcnt;       /* the CPU has a popcount instruction */
+    uint64_t *mark;    /* BLOCKS: bitmap every loaded block is marked into, or NULL */
 
     uint32_t docs[SGS_BLOCK_LEN];
     uint32_t tfs[SGS_BLOCK_LEN];
@@ -120,6 +124,16 @@ void sgs_term_iter_mark(sgs_term_iter *it, uint64_t *words);
 
 /* Set bits in n little-endian u64 words at words (any alignment). */
 uint64_t sgs_popcount_words(const void *words, uint64_t n);
+
+/* Marks the current posting and every later one into words, as the cursor
+ * goes: the current block now, each block it loads later (skips then decode
+ * every block on the way instead of galloping). A bitset is marked at once.
+ * sgs_term_iter_mark_rest() then marks what the cursor did not reach. */
+void sgs_term_iter_mark_along(sgs_term_iter *it, uint64_t *words);
+
+/* Marks the postings a cursor under sgs_term_iter_mark_along() has not
+ * reached yet, leaving it at SGS_ITER_END; no-op for other cursors. */
+void sgs_term_iter_mark_rest(sgs_term_iter *it);
 
 /* Slow paths of the inline functions below. */
 uint32_t sgs_term_iter_next_block(sgs_term_iter *it);

@@ -12,6 +12,7 @@
  * vanishes too, and a query that vanishes entirely has no positive term. */
 #include "common/query.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,17 +121,17 @@ static void on_token(void *ctx, const char *tok, size_t len)
 }
 
 /* The node of one word: a TERM, the AND of its TERMs, or NULL when it has no
- * tokens. SGS_EQUERY_TERMS past the limit (where names the word). */
-static int word_node(sgs_arena *a, const char *s, size_t len, uint32_t *n_terms,
-                     sgs_query_node **out, const char *where, sgs_err *err)
+ * tokens. False when the query's terms pass the limit (the caller names the
+ * place, so no message is formatted unless it fails). */
+static bool word_node(sgs_arena *a, const char *s, size_t len, uint32_t *n_terms,
+                      sgs_query_node **out)
 {
     word_ctx w = {.a = a, .n_terms = n_terms};
     sgs_tokenize(s, len, on_token, &w);
     if (w.too_many)
-        return sgs_err_set(err, SGS_EQUERY_TERMS, "%s: more than %u terms in the query", where,
-                           SGS_QUERY_MAX_TERMS);
+        return false;
     *out = make_nary(a, SGS_QUERY_AND, &w.terms);
-    return 0;
+    return true;
 }
 
 /* Levels of a normalized tree (a TERM is 1). Only called on trees whose
@@ -302,10 +303,10 @@ static int parse_unary(parser *p, uint32_t nesting, sgs_query_node **out)
         return 0;
     }
     case LEX_WORD: {
-        char where[64];
-        snprintf(where, sizeof where, "word at byte %zu", off);
-        if ((rc = word_node(p->a, p->q + off, p->tok_len, &p->n_terms, out, where, p->err)) != 0)
-            return rc;
+        if (!word_node(p->a, p->q + off, p->tok_len, &p->n_terms, out))
+            return sgs_err_set(p->err, SGS_EQUERY_TERMS,
+                               "word at byte %zu: more than %u terms in the query", off,
+                               SGS_QUERY_MAX_TERMS);
         lex(p);
         return 0;
     }
@@ -390,61 +391,93 @@ sgs_query_node *sgs_query_parse(const char *q, size_t len, sgs_arena *a, sgs_err
 /* ---- the JSON tree -------------------------------------------------------- */
 
 #define PATH_MAX_BYTES 512
+#define PATH_MAX_STEPS (SGS_QUERY_MAX_DEPTH + 2)
+
+/* Where in a tree a reader is, kept as steps and formatted ("query.and[2].not")
+ * only when an error names it, so a valid tree costs no formatting. */
+typedef struct path_step {
+    const char *key;
+    uint32_t index;
+    bool indexed;
+} path_step;
+
+typedef struct tree_path {
+    path_step steps[PATH_MAX_STEPS];
+    uint32_t n; /* may pass PATH_MAX_STEPS; deeper steps are not kept */
+    char text[PATH_MAX_BYTES];
+} tree_path;
+
+static void path_push(tree_path *p, const char *key, size_t index, bool indexed)
+{
+    if (p->n < PATH_MAX_STEPS)
+        p->steps[p->n] = (path_step){key, (uint32_t)index, indexed};
+    p->n++;
+}
+
+static void path_pop(tree_path *p)
+{
+    p->n--;
+}
+
+/* The path as text, in p->text. */
+static const char *path_str(tree_path *p)
+{
+    size_t len = (size_t)snprintf(p->text, sizeof p->text, "query");
+    uint32_t n = p->n < PATH_MAX_STEPS ? p->n : PATH_MAX_STEPS;
+    for (uint32_t i = 0; i < n && len < sizeof p->text; i++) {
+        const path_step *st = &p->steps[i];
+        int w = st->indexed ? snprintf(p->text + len, sizeof p->text - len, ".%s[%" PRIu32 "]",
+                                       st->key, st->index)
+                            : snprintf(p->text + len, sizeof p->text - len, ".%s", st->key);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    return p->text;
+}
 
 typedef struct json_ctx {
     sgs_arena *a;
     uint32_t n_terms;
-    char path[PATH_MAX_BYTES]; /* "query.and[2].not" for messages */
-    size_t path_len;
+    tree_path path;
     sgs_err *err;
 } json_ctx;
-
-static size_t path_push(json_ctx *c, const char *fmt, const char *key, size_t index)
-{
-    size_t old = c->path_len;
-    int n = snprintf(c->path + old, sizeof c->path - old, fmt, key, index);
-    if (n > 0)
-        c->path_len = old + (size_t)n < sizeof c->path ? old + (size_t)n : sizeof c->path - 1;
-    return old;
-}
-
-static void path_pop(json_ctx *c, size_t old)
-{
-    c->path_len = old;
-    c->path[old] = '\0';
-}
 
 /* depth: levels of JSON objects down to and including j (the root is 1). */
 static int json_node(json_ctx *c, const json_t *j, uint32_t depth, sgs_query_node **out)
 {
     if (!json_is_object(j))
         return sgs_err_set(c->err, SGS_EQUERY,
-                           "%s: expected an object with one key: term, and, or or not", c->path);
+                           "%s: expected an object with one key: term, and, or or not",
+                           path_str(&c->path));
     if (json_object_size(j) != 1)
         return sgs_err_set(c->err, SGS_EQUERY, "%s: expected exactly one key, found %zu",
-                           c->path, json_object_size(j));
+                           path_str(&c->path), json_object_size(j));
     void *it = json_object_iter((json_t *)j);
     const char *key = json_object_iter_key(it);
     const json_t *v = json_object_iter_value(it);
     int rc;
 
     if (strcmp(key, "term") == 0) {
-        size_t old = path_push(c, ".%s", key, 0);
+        path_push(&c->path, "term", 0, false);
         if (!json_is_string(v)) {
-            rc = sgs_err_set(c->err, SGS_EQUERY, "%s: expected a string", c->path);
+            rc = sgs_err_set(c->err, SGS_EQUERY, "%s: expected a string", path_str(&c->path));
         } else {
             const char *s = json_string_value(v);
             size_t len = json_string_length(v), bad;
             if (len > SGS_QUERY_MAX_BYTES)
-                rc = sgs_err_set(c->err, SGS_EQUERY_LONG, "%s: %zu bytes, more than %u", c->path,
-                                 len, SGS_QUERY_MAX_BYTES);
+                rc = sgs_err_set(c->err, SGS_EQUERY_LONG, "%s: %zu bytes, more than %u",
+                                 path_str(&c->path), len, SGS_QUERY_MAX_BYTES);
             else if (!sgs_utf8_check(s, len, &bad))
-                rc = sgs_err_set(c->err, SGS_EQUERY, "%s: not valid UTF-8 at byte %zu", c->path,
-                                 bad);
+                rc = sgs_err_set(c->err, SGS_EQUERY, "%s: not valid UTF-8 at byte %zu",
+                                 path_str(&c->path), bad);
+            else if (!word_node(c->a, s, len, &c->n_terms, out))
+                rc = sgs_err_set(c->err, SGS_EQUERY_TERMS, "%s: more than %u terms in the query",
+                                 path_str(&c->path), SGS_QUERY_MAX_TERMS);
             else
-                rc = word_node(c->a, s, len, &c->n_terms, out, c->path, c->err);
+                rc = 0;
         }
-        path_pop(c, old);
+        path_pop(&c->path);
         return rc;
     }
 
@@ -452,32 +485,32 @@ static int json_node(json_ctx *c, const json_t *j, uint32_t depth, sgs_query_nod
     bool is_not = strcmp(key, "not") == 0;
     if (!is_and && !is_or && !is_not)
         return sgs_err_set(c->err, SGS_EQUERY,
-                           "%s: unknown key \"%.64s\" (expected term, and, or or not)", c->path,
-                           key);
+                           "%s: unknown key \"%.64s\" (expected term, and, or or not)",
+                           path_str(&c->path), key);
     if (depth + 1 > SGS_QUERY_MAX_DEPTH)
         return sgs_err_set(c->err, SGS_EQUERY_DEPTH, "%s.%s: nested deeper than %u levels",
-                           c->path, key, SGS_QUERY_MAX_DEPTH);
+                           path_str(&c->path), key, SGS_QUERY_MAX_DEPTH);
 
     if (is_not) {
-        size_t old = path_push(c, ".%s", key, 0);
+        path_push(&c->path, "not", 0, false);
         sgs_query_node *child = NULL;
         rc = json_node(c, v, depth + 1, &child);
-        path_pop(c, old);
+        path_pop(&c->path);
         if (rc == 0)
             *out = make_not(c->a, child);
         return rc;
     }
 
     if (!json_is_array(v) || json_array_size(v) == 0) {
-        return sgs_err_set(c->err, SGS_EQUERY, "%s.%s: expected a non-empty array", c->path,
-                           key);
+        return sgs_err_set(c->err, SGS_EQUERY, "%s.%s: expected a non-empty array",
+                           path_str(&c->path), key);
     }
     nodevec kids = {0};
     for (size_t i = 0; i < json_array_size(v); i++) {
-        size_t old = path_push(c, ".%s[%zu]", key, i);
+        path_push(&c->path, is_and ? "and" : "or", i, true);
         sgs_query_node *child = NULL;
         rc = json_node(c, json_array_get(v, i), depth + 1, &child);
-        path_pop(c, old);
+        path_pop(&c->path);
         if (rc != 0)
             return rc;
         nodevec_push(c->a, &kids, child);
@@ -489,7 +522,6 @@ static int json_node(json_ctx *c, const json_t *j, uint32_t depth, sgs_query_nod
 sgs_query_node *sgs_query_from_json(const json_t *tree, sgs_arena *a, sgs_err *err)
 {
     json_ctx c = {.a = a, .err = err};
-    c.path_len = (size_t)snprintf(c.path, sizeof c.path, "query");
     if (tree == NULL) {
         sgs_err_set(err, SGS_EQUERY, "query: missing");
         return NULL;
@@ -505,8 +537,7 @@ sgs_query_node *sgs_query_from_json(const json_t *tree, sgs_arena *a, sgs_err *e
 typedef struct validate_ctx {
     uint32_t n_terms;
     bool positive;
-    char path[PATH_MAX_BYTES];
-    size_t path_len;
+    tree_path path;
     sgs_err *err;
 } validate_ctx;
 
@@ -525,48 +556,34 @@ static void on_self_token(void *ctx, const char *tok, size_t len)
     t->same = len == t->len && memcmp(tok, t->s, len) == 0;
 }
 
-static void vpath_push(validate_ctx *c, const char *key, uint32_t index, bool indexed,
-                       size_t *old)
-{
-    *old = c->path_len;
-    int n = indexed ? snprintf(c->path + *old, sizeof c->path - *old, ".%s[%u]", key, index)
-                    : snprintf(c->path + *old, sizeof c->path - *old, ".%s", key);
-    if (n > 0)
-        c->path_len = *old + (size_t)n < sizeof c->path ? *old + (size_t)n : sizeof c->path - 1;
-}
-
-static void vpath_pop(validate_ctx *c, size_t old)
-{
-    c->path_len = old;
-    c->path[old] = '\0';
-}
-
 static int validate_node(validate_ctx *c, const sgs_query_node *n, uint32_t depth, bool positive)
 {
     if (depth > SGS_QUERY_MAX_DEPTH)
         return sgs_err_set(c->err, SGS_EQUERY_DEPTH, "%s: nested deeper than %u levels",
-                           c->path, SGS_QUERY_MAX_DEPTH);
+                           path_str(&c->path), SGS_QUERY_MAX_DEPTH);
     if (n == NULL)
-        return sgs_err_set(c->err, SGS_EQUERY, "%s: missing node", c->path);
+        return sgs_err_set(c->err, SGS_EQUERY, "%s: missing node", path_str(&c->path));
     switch (n->kind) {
     case SGS_QUERY_TERM: {
         if (n->n_children != 0)
-            return sgs_err_set(c->err, SGS_EQUERY, "%s: a term with children", c->path);
+            return sgs_err_set(c->err, SGS_EQUERY, "%s: a term with children", path_str(&c->path));
         if (n->term == NULL || n->term_len == 0 || n->term_len > SGS_TOKEN_MAX_BYTES)
             return sgs_err_set(c->err, SGS_EQUERY, "%s: term of %u bytes (1 to %u allowed)",
-                               c->path, n->term == NULL ? 0 : n->term_len, SGS_TOKEN_MAX_BYTES);
+                               path_str(&c->path), n->term == NULL ? 0 : n->term_len,
+                               SGS_TOKEN_MAX_BYTES);
         if (++c->n_terms > SGS_QUERY_MAX_TERMS)
             return sgs_err_set(c->err, SGS_EQUERY_TERMS, "%s: more than %u terms in the query",
-                               c->path, SGS_QUERY_MAX_TERMS);
+                               path_str(&c->path), SGS_QUERY_MAX_TERMS);
         size_t bad;
         if (!sgs_utf8_check(n->term, n->term_len, &bad))
             return sgs_err_set(c->err, SGS_EQUERY, "%s: term is not valid UTF-8 at byte %zu",
-                               c->path, bad);
+                               path_str(&c->path), bad);
         self_token t = {.s = n->term, .len = n->term_len};
         sgs_tokenize(n->term, n->term_len, on_self_token, &t);
         if (t.n != 1 || !t.same)
             return sgs_err_set(c->err, SGS_EQUERY,
-                               "%s: term is not one token as the tokenizer emits it", c->path);
+                               "%s: term is not one token as the tokenizer emits it",
+                               path_str(&c->path));
         if (positive)
             c->positive = true;
         return 0;
@@ -576,17 +593,16 @@ static int validate_node(validate_ctx *c, const sgs_query_node *n, uint32_t dept
         const char *key = n->kind == SGS_QUERY_AND ? "and" : "or";
         if (n->n_children < 2 || n->children == NULL)
             return sgs_err_set(c->err, SGS_EQUERY, "%s: %s with %u children (at least 2)",
-                               c->path, key, n->n_children);
+                               path_str(&c->path), key, n->n_children);
         for (uint32_t i = 0; i < n->n_children; i++) {
-            size_t old;
-            vpath_push(c, key, i, true, &old);
+            path_push(&c->path, key, i, true);
             int rc = 0;
             if (n->children[i] != NULL && n->children[i]->kind == n->kind)
                 rc = sgs_err_set(c->err, SGS_EQUERY, "%s: %s directly inside %s (not flattened)",
-                                 c->path, key, key);
+                                 path_str(&c->path), key, key);
             else
                 rc = validate_node(c, n->children[i], depth + 1, positive);
-            vpath_pop(c, old);
+            path_pop(&c->path);
             if (rc != 0)
                 return rc;
         }
@@ -595,19 +611,18 @@ static int validate_node(validate_ctx *c, const sgs_query_node *n, uint32_t dept
     case SGS_QUERY_NOT: {
         if (n->n_children != 1 || n->children == NULL)
             return sgs_err_set(c->err, SGS_EQUERY, "%s: not with %u children (exactly 1)",
-                               c->path, n->n_children);
-        size_t old;
-        vpath_push(c, "not", 0, false, &old);
+                               path_str(&c->path), n->n_children);
+        path_push(&c->path, "not", 0, false);
         int rc;
         if (n->children[0] != NULL && n->children[0]->kind == SGS_QUERY_NOT)
-            rc = sgs_err_set(c->err, SGS_EQUERY, "%s: not directly inside not", c->path);
+            rc = sgs_err_set(c->err, SGS_EQUERY, "%s: not directly inside not", path_str(&c->path));
         else
             rc = validate_node(c, n->children[0], depth + 1, false);
-        vpath_pop(c, old);
+        path_pop(&c->path);
         return rc;
     }
     default:
-        return sgs_err_set(c->err, SGS_EQUERY, "%s: unknown node kind %d", c->path,
+        return sgs_err_set(c->err, SGS_EQUERY, "%s: unknown node kind %d", path_str(&c->path),
                            (int)n->kind);
     }
 }
@@ -615,7 +630,6 @@ static int validate_node(validate_ctx *c, const sgs_query_node *n, uint32_t dept
 int sgs_query_validate(const sgs_query_node *n, sgs_err *err)
 {
     validate_ctx c = {.err = err};
-    c.path_len = (size_t)snprintf(c.path, sizeof c.path, "query");
     int rc = validate_node(&c, n, 1, true);
     if (rc != 0)
         return rc;

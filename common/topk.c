@@ -12,8 +12,16 @@ void sgs_topk_init(sgs_topk *t, const sgs_shard *s, uint32_t k, sgs_arena *a)
     t->bad_doc = UINT32_MAX;
 }
 
-static int id_cmp(const sgs_topk_entry *a, const sgs_topk_entry *b)
+static void fill_id(sgs_topk *t, sgs_topk_entry *e);
+
+/* Compares external ids, reading them from the shard the first time (most
+ * entries never meet a tie and never need theirs). */
+static int id_cmp(sgs_topk *t, sgs_topk_entry *a, sgs_topk_entry *b)
 {
+    if (a->id == NULL)
+        fill_id(t, a);
+    if (b->id == NULL)
+        fill_id(t, b);
     uint32_t n = a->id_len < b->id_len ? a->id_len : b->id_len;
     int c = n ? memcmp(a->id, b->id, n) : 0;
     if (c != 0)
@@ -22,23 +30,23 @@ static int id_cmp(const sgs_topk_entry *a, const sgs_topk_entry *b)
 }
 
 /* True when a ranks below b (lower score, or equal score and later id). */
-static bool worse(const sgs_topk_entry *a, const sgs_topk_entry *b)
+static bool worse(sgs_topk *t, sgs_topk_entry *a, sgs_topk_entry *b)
 {
     if (a->score != b->score)
         return a->score < b->score;
-    return id_cmp(a, b) > 0;
+    return id_cmp(t, a, b) > 0;
 }
 
-static void sift_down(sgs_topk_entry *h, uint32_t n, uint32_t i)
+static void sift_down(sgs_topk *t, sgs_topk_entry *h, uint32_t n, uint32_t i)
 {
     sgs_topk_entry x = h[i];
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && worse(&h[c + 1], &h[c]))
+        if (c + 1 < n && worse(t, &h[c + 1], &h[c]))
             c++;
-        if (!worse(&h[c], &x))
+        if (!worse(t, &h[c], &x))
             break;
         h[i] = h[c];
         i = c;
@@ -46,12 +54,12 @@ static void sift_down(sgs_topk_entry *h, uint32_t n, uint32_t i)
     h[i] = x;
 }
 
-static void sift_up(sgs_topk_entry *h, uint32_t i)
+static void sift_up(sgs_topk *t, sgs_topk_entry *h, uint32_t i)
 {
     sgs_topk_entry x = h[i];
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
-        if (!worse(&x, &h[p]))
+        if (!worse(t, &x, &h[p]))
             break;
         h[i] = h[p];
         i = p;
@@ -64,26 +72,28 @@ static void fill_id(sgs_topk *t, sgs_topk_entry *e)
     size_t len = 0;
     e->id = sgs_shard_ext_id(t->shard, e->doc, &len);
     e->id_len = (uint32_t)len;
-    if (e->id == NULL && t->bad_doc == UINT32_MAX)
-        t->bad_doc = e->doc;
+    if (e->id == NULL) {
+        /* Out of bounds: remembered for the caller, compared as empty. */
+        if (t->bad_doc == UINT32_MAX)
+            t->bad_doc = e->doc;
+        e->id = "";
+    }
 }
 
 void sgs_topk_push(sgs_topk *t, uint32_t doc, double score)
 {
     sgs_topk_entry e = {.score = score, .doc = doc};
     if (t->n < t->k) {
-        fill_id(t, &e);
         t->heap[t->n] = e;
-        sift_up(t->heap, t->n++);
+        sift_up(t, t->heap, t->n++);
         return;
     }
     if (score < t->heap[0].score)
         return;
-    fill_id(t, &e);
-    if (!worse(&t->heap[0], &e))
+    if (!worse(t, &t->heap[0], &e))
         return;
     t->heap[0] = e;
-    sift_down(t->heap, t->n, 0);
+    sift_down(t, t->heap, t->n, 0);
 }
 
 uint32_t sgs_topk_finish(sgs_topk *t, sgs_arena *a, sgs_hit **hits)
@@ -99,7 +109,7 @@ uint32_t sgs_topk_finish(sgs_topk *t, sgs_arena *a, sgs_hit **hits)
         out[i - 1].score = t->heap[0].score;
         t->heap[0] = t->heap[--t->n];
         if (t->n > 0)
-            sift_down(t->heap, t->n, 0);
+            sift_down(t, t->heap, t->n, 0);
     }
     *hits = out;
     return n;

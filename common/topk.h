@@ -22,7 +22,7 @@ typedef struct sgs_topk_entry {
     double score;
     uint32_t doc;
     uint32_t id_len;
-    const char *id; /* external id bytes in the shard mapping */
+    const char *id; /* external id bytes in the shard mapping; NULL until a tie needs them */
 } sgs_topk_entry;
 
 typedef struct sgs_topk {

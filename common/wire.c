@@ -18,6 +18,9 @@
 #define HIT_HEADER_BYTES 16u   /* f64 score, u32 id_len, u32 fields_len */
 #define MIN_TREE_NODE_BYTES 3u /* a TERM: kind, len, at least one byte */
 #define FIELDS_MAX_NESTING 64u /* JSON nesting accepted in a hit's stored fields */
+/* A total past 2^53 cannot be a document count, and JSON readers that hold
+ * numbers as doubles (or int64) could not represent it exactly. */
+#define MAX_TOTAL (UINT64_C(1) << 53)
 
 /* ---- little-endian cursor over untrusted bytes ---------------------------- */
 
@@ -521,6 +524,9 @@ int sgs_wire_decode_response_bin(const uint8_t *body, size_t len, sgs_arena *a,
     if (reserved != 0)
         return sgs_err_set(err, SGS_EBADREQ, "offset 36: reserved 0x%08" PRIx32 ", must be zero",
                            reserved);
+    if (total > MAX_TOTAL)
+        return sgs_err_set(err, SGS_EBADREQ, "offset 24: total %" PRIu64 " is more than 2^53",
+                           total);
     if (n_hits > SGS_EVAL_MAX_K)
         return sgs_err_set(err, SGS_EBADREQ, "offset 12: %" PRIu32 " hits, more than %u", n_hits,
                            SGS_EVAL_MAX_K);
@@ -623,10 +629,15 @@ void sgs_wire_encode_response_json(const sgs_shard_response *r, sgs_buf *out)
         const sgs_wire_hit *h = &r->hits[i];
         sgs_buf_append(out, i ? ",{\"id\":\"" : "{\"id\":\"", i ? 8 : 7);
         escape_utf8(out, h->id, h->id_len);
-        if (isfinite(h->score))
-            sgs_buf_printf(out, "\",\"score\":%.17g,\"fields\":", h->score);
-        else
-            sgs_buf_printf(out, "\",\"score\":null,\"fields\":");
+        /* One snprintf into the stack (sgs_buf_printf formats twice); 17
+         * digits so the double reads back bit for bit. */
+        char score[40];
+        int w = isfinite(h->score) ? snprintf(score, sizeof score, "%.17g", h->score) : -1;
+        if (w <= 0 || (size_t)w >= sizeof score)
+            w = snprintf(score, sizeof score, "null");
+        sgs_buf_append(out, "\",\"score\":", 10);
+        sgs_buf_append(out, score, (size_t)w);
+        sgs_buf_append(out, ",\"fields\":", 10);
         if (h->fields_len > 0)
             sgs_buf_append(out, h->fields, h->fields_len);
         else

@@ -90,12 +90,11 @@ sgs_http_result leaf_readyz_handler(void *leaf_ptr, sgs_http_request *req)
         return SGS_HTTP_DONE;
     }
     ck_epoch_section_t section;
-    ck_epoch_begin(&t->record, &section);
-    const leaf_gen *g = atomic_load_explicit(&l->current, memory_order_acquire);
+    const leaf_gen *g = leaf_gen_enter(l, t, &section);
     sgs_http_reply(req, 200, "application/json");
     sgs_buf_printf(out, "{\"ready\":true,\"shard\":%u,\"generation\":\"%s\"}", g->shard_id,
                    g->generation_hex);
-    ck_epoch_end(&t->record, &section);
+    leaf_gen_leave(t, &section, g);
     return SGS_HTTP_DONE;
 }
 
@@ -116,8 +115,7 @@ sgs_http_result leaf_info_handler(void *leaf_ptr, sgs_http_request *req)
     sgs_buf *out = sgs_http_reply_body(req);
     sgs_http_reply(req, 200, "application/json");
     ck_epoch_section_t section;
-    ck_epoch_begin(&t->record, &section);
-    const leaf_gen *g = atomic_load_explicit(&l->current, memory_order_acquire);
+    const leaf_gen *g = leaf_gen_enter(l, t, &section);
     sgs_buf_printf(out,
                    "{\"shard\":%u,\"shard_count\":%u,\"generation\":\"%s\",\"n_docs\":%llu,"
                    "\"corpus_n_docs\":%llu,\"ready\":%s,\"draining\":%s,\"protocol\":%d,"
@@ -127,7 +125,7 @@ sgs_http_result leaf_info_handler(void *leaf_ptr, sgs_http_request *req)
                    draining ? "false" : "true", draining ? "true" : "false", LEAF_PROTOCOL,
                    LEAF_VERSION);
     put_json_string(out, sgs_shard_path(g->shard));
-    ck_epoch_end(&t->record, &section);
+    leaf_gen_leave(t, &section, g);
     sgs_buf_printf(out, ",\"reloads\":%llu,\"reload_failures\":%llu,\"last_reload_error\":",
                    (unsigned long long)atomic_load(&l->reloads),
                    (unsigned long long)atomic_load(&l->reload_failures));
@@ -158,12 +156,11 @@ sgs_http_result leaf_reload_handler(void *leaf_ptr, sgs_http_request *req)
         return SGS_HTTP_DONE;
     }
     ck_epoch_section_t section;
-    ck_epoch_begin(&t->record, &section);
-    const leaf_gen *g = atomic_load_explicit(&l->current, memory_order_acquire);
+    const leaf_gen *g = leaf_gen_enter(l, t, &section);
     sgs_http_reply(req, 200, "application/json");
     sgs_buf_printf(sgs_http_reply_body(req),
                    "{\"reloaded\":true,\"shard\":%u,\"generation\":\"%s\",\"n_docs\":%llu}",
                    g->shard_id, g->generation_hex, (unsigned long long)g->n_docs);
-    ck_epoch_end(&t->record, &section);
+    leaf_gen_leave(t, &section, g);
     return SGS_HTTP_DONE;
 }

@@ -92,6 +92,14 @@ typedef struct leaf {
 
 /* reload.c */
 
+/* Enters an epoch section on t's record and returns the serving generation,
+ * valid until leaf_gen_leave(). */
+const leaf_gen *leaf_gen_enter(leaf *l, leaf_thread *t, ck_epoch_section_t *section);
+
+/* Leaves the section entered by leaf_gen_enter(); g must not be used after. */
+void leaf_gen_leave(leaf_thread *t, ck_epoch_section_t *section, const leaf_gen *g);
+
+
 /* Works out the manifest slot to serve: cfg->shard, or the ordinal
  * (cfg->ordinal, else the trailing -N of the hostname) mod n_shards.
  * 0, or SGS_EUSAGE with err set. */

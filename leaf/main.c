@@ -74,8 +74,8 @@ static int signal_loop(leaf *l, const sigset_t *set)
 #define DRAIN_QUIET_MS 100u
 
 /* Marks the leaf not ready at once, keeps answering until no request has
- * been active for DRAIN_QUIET_MS (or the drain timeout passes), then stops
- * the server. */
+ * begun or ended for DRAIN_QUIET_MS (or the drain timeout passes), then
+ * stops the server. */
 static void drain(leaf *l, int sig)
 {
     atomic_store(&l->draining, true);
@@ -83,12 +83,14 @@ static void drain(leaf *l, int sig)
     sgs_log(SGS_LOG_INFO, "drain", "signal %d: not ready; draining up to %u ms", sig, drain_ms);
     uint64_t start = sgs_now_ns();
     uint64_t until = start + (uint64_t)drain_ms * 1000000u;
-    uint64_t quiet_since = start;
     for (;;) {
         uint64_t now = sgs_now_ns();
-        if (sgs_http_server_active(l->http) != 0)
-            quiet_since = now;
-        if (now >= until || now - quiet_since >= (uint64_t)DRAIN_QUIET_MS * 1000000u)
+        uint64_t last = sgs_http_server_last_activity_ns(l->http);
+        if (sgs_http_server_active(l->http) != 0 || last > now)
+            last = now;
+        if (last < start)
+            last = start;
+        if (now >= until || now - last >= (uint64_t)DRAIN_QUIET_MS * 1000000u)
             break;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);

@@ -13,6 +13,31 @@
 #include "common/manifest.h"
 #include "common/mem.h"
 
+/* ThreadSanitizer cannot see ck_epoch's fences (inline assembly), so a TSan
+ * build tells it what they guarantee: a section's reads happen before the
+ * generation is freed after ck_epoch_synchronize(). */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define TSAN_RELEASE(p) __tsan_release((void *)(p))
+#else
+#define TSAN_ACQUIRE(p) ((void)(p))
+#define TSAN_RELEASE(p) ((void)(p))
+#endif
+
+const leaf_gen *leaf_gen_enter(leaf *l, leaf_thread *t, ck_epoch_section_t *section)
+{
+    ck_epoch_begin(&t->record, section);
+    return atomic_load_explicit(&l->current, memory_order_acquire);
+}
+
+void leaf_gen_leave(leaf_thread *t, ck_epoch_section_t *section, const leaf_gen *g)
+{
+    TSAN_RELEASE(g);
+    ck_epoch_end(&t->record, section);
+}
+
 /* The ordinal at the end of a StatefulSet pod name: "sgs-leaf-7" is 7. */
 static int ordinal_of_hostname(const char *name, int64_t *ordinal, sgs_err *err)
 {
@@ -166,6 +191,7 @@ int leaf_reload(leaf *l, sgs_err *err)
     sgs_gauge_set(l->metrics.docs, (int64_t)g->n_docs);
     /* Every section that began before the exchange may still use old. */
     ck_epoch_synchronize(&l->reload_record);
+    TSAN_ACQUIRE(old);
     leaf_gen_free(old);
     atomic_fetch_add(&l->reloads, 1);
     sgs_counter_inc(l->metrics.reloads);

@@ -40,7 +40,7 @@ static void count_outcome(leaf *l, int code)
         sgs_counter_inc(l->metrics.queries_error);
 }
 
-static void log_query(leaf *l, sgs_log_level level, const char *event, const char *traceparent,
+static void log_query(sgs_log_level level, const char *event, const char *traceparent,
                       const sgs_query_node *query, uint64_t took_us, const char *what)
 {
     char trace[33];
@@ -53,7 +53,6 @@ static void log_query(leaf *l, sgs_log_level level, const char *event, const cha
     sgs_log(level, event, "trace_id=%s took_us=%llu %s query=%.400s", trace,
             (unsigned long long)took_us, what, (const char *)q.data);
     sgs_buf_fini(&q);
-    (void)l;
 }
 
 /* Evaluates and encodes under the epoch section; returns 0 or the error. */
@@ -62,8 +61,7 @@ static int run(leaf *l, leaf_thread *t, const sgs_shard_request *sr, uint64_t re
 {
     uint64_t deadline_ns = sr->deadline_ms ? received_ns + (uint64_t)sr->deadline_ms * 1000000u : 0;
     ck_epoch_section_t section;
-    ck_epoch_begin(&t->record, &section);
-    const leaf_gen *g = atomic_load_explicit(&l->current, memory_order_acquire);
+    const leaf_gen *g = leaf_gen_enter(l, t, &section);
     sgs_eval_result res;
     int rc = sgs_eval(g->shard, sr->query, sr->k, deadline_ns, &t->arena, &res, err);
     if (rc == 0) {
@@ -102,7 +100,7 @@ static int run(leaf *l, leaf_thread *t, const sgs_shard_request *sr, uint64_t re
             sgs_wire_encode_response_bin(&resp, sgs_http_reply_body(req));
         }
     }
-    ck_epoch_end(&t->record, &section);
+    leaf_gen_leave(t, &section, g);
     return rc;
 }
 
@@ -138,12 +136,12 @@ sgs_http_result leaf_search_handler(void *leaf_ptr, sgs_http_request *req)
             sgs_err_set(&err, rc, "%s", sgs_err_type(rc));
         sgs_http_reply_error(req, rc, err.msg);
         if ((rc == SGS_ETIMEOUT || sgs_err_http_status(rc) >= 500) && leaf_error_log_allowed(l))
-            log_query(l, rc == SGS_ETIMEOUT ? SGS_LOG_WARN : SGS_LOG_ERROR, "query_error",
+            log_query(rc == SGS_ETIMEOUT ? SGS_LOG_WARN : SGS_LOG_ERROR, "query_error",
                       traceparent, sr.query, took_us, err.msg);
     } else if (l->cfg->slow_query_ms > 0 && took_us >= (uint64_t)l->cfg->slow_query_ms * 1000u) {
         char what[64];
         snprintf(what, sizeof what, "total=%llu k=%u", (unsigned long long)total, sr.k);
-        log_query(l, SGS_LOG_WARN, "slow_query", traceparent, sr.query, took_us, what);
+        log_query(SGS_LOG_WARN, "slow_query", traceparent, sr.query, took_us, what);
     }
     count_outcome(l, rc);
     sgs_histogram_observe(l->metrics.query_seconds, took_us);

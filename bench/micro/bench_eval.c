@@ -5,10 +5,11 @@
  * query string is parsed once with sgs_query_parse. Every query of the file
  * is then evaluated R times (after one warm-up pass), each timed alone with
  * CLOCK_MONOTONIC, with k = 10 (--mode top10) or k = 0 (--mode count). The
- * report gives, per class and overall, mean / p50 / p99 latency in µs, the
- * queries per second of one thread, the mean latency per million documents
- * of the shard, and the mean total and hits (so runs can be compared for
- * sameness).
+ * report gives, per class and overall, mean / p50 / p99 wall latency in µs,
+ * the mean thread CPU time per query (cpu_us: wall time less preemption, the
+ * steadier figure on a shared machine), the queries per second of one thread
+ * (from the wall mean), the CPU time per million documents of the shard, and
+ * the mean total (so runs can be compared for sameness).
  *
  * Usage: bench_eval INDEX_DIR_OR_SHARD QUERIES [--mode top10|count] [--repeat R] [--shard I]
  *        [--no-verify]   (skips the open-time checks, for profilers) */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/arena.h"
 #include "common/clock.h"
@@ -40,8 +42,16 @@ typedef struct bench_class {
     char name[32];
     uint64_t *lat_ns;
     size_t n, cap;
+    double sum_cpu_ns; /* thread CPU time: what preemption on a shared machine leaves out */
     double sum_total, sum_hits;
 } bench_class;
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -175,9 +185,9 @@ int main(int argc, char **argv)
     for (uint32_t pass = 0; pass <= repeat; pass++) {
         for (size_t i = 0; i < n_qs; i++) {
             sgs_eval_result res;
-            uint64_t t0 = sgs_now_ns();
+            uint64_t c0 = thread_cpu_ns(), t0 = sgs_now_ns();
             int rc = sgs_eval(s, qs[i].tree, k, 0, &a, &res, &err);
-            uint64_t dt = sgs_now_ns() - t0;
+            uint64_t dt = sgs_now_ns() - t0, dc = thread_cpu_ns() - c0;
             if (rc != 0) {
                 fprintf(stderr, "bench_eval: '%s': %s\n", qs[i].text, err.msg);
                 return 1;
@@ -193,6 +203,7 @@ int main(int argc, char **argv)
                     bc->lat_ns = sgs_xrealloc(bc->lat_ns, bc->cap * sizeof *bc->lat_ns);
                 }
                 bc->lat_ns[bc->n++] = dt;
+                bc->sum_cpu_ns += (double)dc;
                 bc->sum_total += (double)res.total;
                 bc->sum_hits += res.n_hits;
             }
@@ -202,8 +213,8 @@ int main(int argc, char **argv)
     double mdocs = (double)h->n_docs / 1e6;
     printf("bench_eval: %s, %" PRIu64 " docs, %zu queries x %u, k=%u, simd %s\n", path,
            h->n_docs, n_qs, repeat, k, sgs_simd_name(sgs_simd_active()));
-    printf("%-8s %8s %10s %10s %10s %12s %12s %12s\n", "class", "n", "mean_us", "p50_us",
-           "p99_us", "qps", "us_per_Mdoc", "mean_total");
+    printf("%-8s %7s %9s %9s %9s %9s %9s %12s %11s\n", "class", "n", "mean_us", "p50_us",
+           "p99_us", "cpu_us", "qps", "cpu_us/Mdoc", "mean_total");
     for (int c = 0; c <= n_classes; c++) {
         bench_class *bc = c < n_classes ? &classes[c] : &all;
         if (bc->n == 0)
@@ -215,8 +226,10 @@ int main(int argc, char **argv)
         double mean_us = sum / (double)bc->n / 1e3;
         double p50 = (double)bc->lat_ns[bc->n / 2] / 1e3;
         double p99 = (double)bc->lat_ns[(bc->n * 99) / 100 < bc->n ? (bc->n * 99) / 100 : bc->n - 1] / 1e3;
-        printf("%-8s %8zu %10.1f %10.1f %10.1f %12.0f %12.1f %12.0f\n", bc->name, bc->n, mean_us,
-               p50, p99, 1e6 / mean_us, mean_us / mdocs, bc->sum_total / (double)bc->n);
+        double cpu_us = bc->sum_cpu_ns / (double)bc->n / 1e3;
+        printf("%-8s %7zu %9.1f %9.1f %9.1f %9.1f %9.0f %12.1f %11.0f\n", bc->name, bc->n,
+               mean_us, p50, p99, cpu_us, 1e6 / mean_us, cpu_us / mdocs,
+               bc->sum_total / (double)bc->n);
         free(bc->lat_ns);
     }
     for (size_t i = 0; i < n_qs; i++)

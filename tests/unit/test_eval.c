@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -629,5 +630,75 @@ Test(eval, corrupt_postings_never_crash)
     free(orig);
     unlink(path);
     sgs_arena_fini(&a);
+    fixture_free(&fx);
+}
+
+/* Many threads on one shard, each with its own arena, get exactly the
+ * answers one thread gets (run it under TSan to check for races too). */
+#define N_THREADS 4
+#define N_SHARED_QUERIES 60
+
+typedef struct shared_run {
+    const fixture *fx;
+    sgs_query_node **qs;
+    sgs_eval_result *want;
+    uint32_t *ks;
+    int mismatches;
+} shared_run;
+
+static void *shared_worker(void *arg)
+{
+    shared_run *run = arg;
+    sgs_arena a;
+    sgs_arena_init(&a, 1 << 16);
+    for (int rep = 0; rep < 3; rep++)
+        for (uint32_t i = 0; i < N_SHARED_QUERIES; i++) {
+            sgs_eval_result res;
+            sgs_err err = {0};
+            const sgs_eval_result *w = &run->want[i];
+            if (sgs_eval(run->fx->s, run->qs[i], run->ks[i], 0, &a, &res, &err) != 0 ||
+                res.total != w->total || res.n_hits != w->n_hits) {
+                run->mismatches++;
+            } else {
+                for (uint32_t h = 0; h < res.n_hits; h++)
+                    if (res.hits[h].doc != w->hits[h].doc ||
+                        memcmp(&res.hits[h].score, &w->hits[h].score, sizeof(double)) != 0)
+                        run->mismatches++;
+            }
+            sgs_arena_reset(&a);
+        }
+    sgs_arena_fini(&a);
+    return NULL;
+}
+
+Test(eval, threads_share_a_shard)
+{
+    rng r = seeded("threads_share_a_shard");
+    fixture fx;
+    fixture_build(&fx, &r, 20000, 8, SHAPE_MIXED);
+    sgs_arena qa, wa;
+    sgs_arena_init(&qa, 1 << 16);
+    sgs_arena_init(&wa, 1 << 16);
+    sgs_query_node *qs[N_SHARED_QUERIES];
+    sgs_eval_result want[N_SHARED_QUERIES];
+    uint32_t ks[N_SHARED_QUERIES];
+    for (uint32_t i = 0; i < N_SHARED_QUERIES; i++) {
+        qs[i] = i % 2 ? random_flat(&fx, &r, &qa) : random_tree(&fx, &r, &qa, 0, 0);
+        ks[i] = FIXED_KS[rng_below(&r, sizeof FIXED_KS / sizeof *FIXED_KS)];
+        sgs_err err = {0};
+        cr_assert_eq(sgs_eval(fx.s, qs[i], ks[i], 0, &wa, &want[i], &err), 0, "%s", err.msg);
+    }
+    shared_run runs[N_THREADS];
+    pthread_t th[N_THREADS];
+    for (int t = 0; t < N_THREADS; t++) {
+        runs[t] = (shared_run){&fx, qs, want, ks, 0};
+        cr_assert_eq(pthread_create(&th[t], NULL, shared_worker, &runs[t]), 0);
+    }
+    for (int t = 0; t < N_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        cr_assert_eq(runs[t].mismatches, 0, "thread %d: %d answers differ", t, runs[t].mismatches);
+    }
+    sgs_arena_fini(&wa);
+    sgs_arena_fini(&qa);
     fixture_free(&fx);
 }

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/tokenize.h"
+
 /* ---- helpers ---------------------------------------------------------------- */
 
 typedef struct {
@@ -467,7 +469,8 @@ Test(query, json_tree_errors_name_the_path)
 Test(query, json_tree_limits)
 {
     /* Nesting: 16 objects deep is the limit. */
-    char *ok = repeat("{\"not\": ", SGS_QUERY_MAX_DEPTH - 2, "{\"and\": [{\"term\": \"a\"}, {\"term\": \"b\"}]}", "}");
+    char *ok = repeat("{\"not\": ", SGS_QUERY_MAX_DEPTH - 2,
+                      "{\"and\": [{\"term\": \"a\"}, {\"term\": \"b\"}]}", "}");
     json_ok(ok);
     char *deep = repeat("{\"not\": ", SGS_QUERY_MAX_DEPTH - 1,
                         "{\"and\": [{\"term\": \"a\"}, {\"term\": \"b\"}]}", "}");
@@ -587,7 +590,8 @@ Test(query, validate_rejects_each_rule)
                    SGS_EQUERY, "query.and[1]: and directly inside and");
     expect_invalid(op(SGS_QUERY_OR, 2, term("a"), op(SGS_QUERY_OR, 2, term("b"), term("c"))),
                    SGS_EQUERY, "not flattened");
-    expect_invalid(op(SGS_QUERY_AND, 2, term("a"), op(SGS_QUERY_NOT, 1, op(SGS_QUERY_NOT, 1, term("b")))),
+    expect_invalid(op(SGS_QUERY_AND, 2, term("a"),
+                      op(SGS_QUERY_NOT, 1, op(SGS_QUERY_NOT, 1, term("b")))),
                    SGS_EQUERY, "query.and[1].not: not directly inside not");
     expect_invalid(op(SGS_QUERY_NOT, 2, term("a"), term("b")), SGS_EQUERY, "exactly 1");
     expect_invalid(op(SGS_QUERY_AND, 2, term("a"), NULL), SGS_EQUERY, "query.and[1]: missing");
@@ -799,4 +803,69 @@ Test(query, random_strings_parse_or_fail_cleanly)
         cr_assert(sgs_query_equal(n, back), "\"%s\" printed \"%s\"", q, text);
     }
     cr_assert_gt(parsed, 1000);
+}
+
+/* The validator and both printers rely on a token tokenizing to itself:
+ * check it for every code point, so a parsed tree always validates. */
+typedef struct first_token {
+    char tok[300];
+    size_t len, n;
+} first_token;
+
+static void on_first(void *ctx, const char *tok, size_t len)
+{
+    first_token *f = ctx;
+    if (f->n++ == 0) {
+        memcpy(f->tok, tok, len);
+        f->len = len;
+    }
+}
+
+static size_t utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+Test(query, every_token_is_a_fixed_point_of_the_tokenizer)
+{
+    uint32_t tokens = 0;
+    for (uint32_t cp = 1; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        char s[8];
+        size_t len = utf8_encode(cp, s);
+        first_token f = {0};
+        sgs_tokenize(s, len, on_first, &f);
+        if (f.n == 0)
+            continue;
+        tokens++;
+        first_token g = {0};
+        sgs_tokenize(f.tok, f.len, on_first, &g);
+        cr_assert(g.n == 1 && g.len == f.len && memcmp(g.tok, f.tok, f.len) == 0,
+                  "U+%04X lowers to a token that tokenizes differently", (unsigned)cp);
+        sgs_query_node *t = term(f.tok);
+        t->term_len = (uint32_t)f.len;
+        sgs_err err = {0};
+        cr_assert_eq(sgs_query_validate(t, &err), 0, "U+%04X: %s", (unsigned)cp, err.msg);
+    }
+    cr_assert_gt(tokens, 100000);
 }

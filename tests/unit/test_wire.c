@@ -637,6 +637,11 @@ Test(wire, response_errors)
     memset(b + 24, 0, 8);
     b[24] = 1;
     expect_resp_error(b, buf.len, SGS_EBADREQ, "2 hits but a total of 1");
+    /* A total no count can reach (found by fuzz_wire_request: its JSON
+     * answer held an integer past int64). */
+    b[31] = 0xf9;
+    expect_resp_error(b, buf.len, SGS_EBADREQ, "is more than 2^53");
+    b[31] = 0;
     b[24] = 9;
     /* A NaN score. */
     uint64_t nan_bits = UINT64_C(0x7ff8000000000000);
@@ -731,6 +736,17 @@ Test(wire, json_response_ids_are_escaped)
     cr_assert_str_eq(
         json_string_value(json_object_get(json_array_get(json_object_get(j, "hits"), 0), "id")),
         "a\"b\\c\n\xef\xbf\xbd");
+    json_decref(j);
+    /* A NUL byte becomes \u0000 (found by fuzz_wire_request). */
+    hit.id = "do\0x1";
+    hit.id_len = 5;
+    sgs_buf_reset(&buf);
+    sgs_wire_encode_response_json(&r, &buf);
+    j = json_loadb((const char *)buf.data, buf.len, JSON_ALLOW_NUL, &je);
+    cr_assert_not_null(j, "%s", je.text);
+    json_t *id = json_object_get(json_array_get(json_object_get(j, "hits"), 0), "id");
+    cr_assert_eq(json_string_length(id), 5);
+    cr_assert_arr_eq(json_string_value(id), "do\0x1", 5);
     json_decref(j);
 }
 
