@@ -33,7 +33,8 @@
     X(SGS_EK_LARGE,      -18,    "k_too_large",          400)             \
     X(SGS_EBODY_LARGE,   -19,    "body_too_large",       400)             \
     X(SGS_EDRAINING,     -20,    "draining",             503)             \
-    X(SGS_EPROTOCOL,     -21,    "protocol_mismatch",    400)
+    X(SGS_EPROTOCOL,     -21,    "protocol_mismatch",    400)             \
+    X(SGS_EMETHOD,       -22,    "method_not_allowed",   405)
 
 enum sgs_err_code {
 #define SGS_ERR_ENUM(name, value, type, status) name = value,

@@ -6,7 +6,10 @@
  * AND, so `a b OR c` is a AND (b OR c). A word is tokenized with the index's
  * tokenizer (common/tokenize.h): one token is a TERM, several are the AND of
  * their TERMs ("e-mail" is e AND mail), none drops the word. `-` only means
- * NOT at the start of a word; `OR`/`NOT` in lower case are plain words.
+ * NOT at the start of a word (one NOT per dash; the word after it is never an
+ * operator); `OR`/`NOT` in lower case are plain words. An operator over
+ * dropped words drops too: `a OR !!!` is a, `a -!!!` is a; a query left with
+ * nothing is an error.
  *
  * JSON tree: {"term": "..."} (tokenized the same way), {"and": [..]},
  * {"or": [..]} (non-empty arrays), {"not": <tree>}. Exactly one key per object.
@@ -40,7 +43,10 @@
 /* Limits; each violation is its own error code (common/err.h). */
 #define SGS_QUERY_MAX_BYTES 4096u /* query string bytes (SGS_EQUERY_LONG) */
 #define SGS_QUERY_MAX_TERMS 64u   /* TERM nodes after tokenizing (SGS_EQUERY_TERMS) */
-#define SGS_QUERY_MAX_DEPTH 16u   /* nesting of the tree as written (SGS_EQUERY_DEPTH) */
+/* Depth (SGS_EQUERY_DEPTH), checked twice: as written (a word inside at most
+ * 15 parentheses and NOTs; a JSON tree at most 16 objects deep), refused
+ * before descending, and in the normalized tree (a TERM is one level). */
+#define SGS_QUERY_MAX_DEPTH 16u
 
 typedef enum sgs_query_kind {
     SGS_QUERY_TERM = 1,
@@ -71,7 +77,8 @@ sgs_query_node *sgs_query_parse(const char *q, size_t len, sgs_arena *a, sgs_err
 sgs_query_node *sgs_query_from_json(const json_t *tree, sgs_arena *a, sgs_err *err);
 
 /* Checks that a tree built elsewhere (the binary wire decoder) is normalized
- * as above, within the limits, with valid UTF-8 terms and a positive term.
+ * as above, within the limits, with terms that are one token each exactly as
+ * the tokenizer emits it (so valid UTF-8, already lowered), and a positive term.
  * 0, or the error sgs_query_parse would give (SGS_EQUERY naming the rule). */
 int sgs_query_validate(const sgs_query_node *n, sgs_err *err);
 

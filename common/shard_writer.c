@@ -247,8 +247,11 @@ static void flush_block(sgs_shard_writer *w)
         for (size_t i = 0; i < n; i++)
             vals[i] = w->block_tfs[i] - 1;
         unsigned bits = sgs_bits_max(vals, n);
-        sgs_buf_reserve(&w->data, sgs_packed_size(n, bits));
-        w->data.len += sgs_pack(vals, n, bits, w->data.data + w->data.len);
+        /* All-one tfs pack to no bytes; the buffer may still be unallocated. */
+        if (sgs_packed_size(n, bits) > 0) {
+            sgs_buf_reserve(&w->data, sgs_packed_size(n, bits));
+            w->data.len += sgs_pack(vals, n, bits, w->data.data + w->data.len);
+        }
         put_u32(entry, data_off);
         entry[4] = (uint8_t)bits;
         sgs_buf_append(&w->skips, entry, SGS_SHARD_TF_ENTRY_SIZE);

@@ -103,8 +103,10 @@ void sgs_wire_encode_response_bin(const sgs_shard_response *r, sgs_buf *out);
 void sgs_wire_encode_response_json(const sgs_shard_response *r, sgs_buf *out);
 
 /* Decodes a binary response (untrusted). Hits point into body and live as
- * long as it; the hits array comes from arena a. 0, or SGS_EPROTOCOL or
- * SGS_EBADREQ naming the offset. */
+ * long as it; the hits array comes from arena a. Besides bounds it checks
+ * n_hits <= min(total, SGS_EVAL_MAX_K), total <= 2^53, finite scores, UTF-8
+ * ids and fields that are one JSON object (so they can be inserted
+ * verbatim). 0, or SGS_EPROTOCOL or SGS_EBADREQ naming the offset. */
 int sgs_wire_decode_response_bin(const uint8_t *body, size_t len, sgs_arena *a,
                                  sgs_shard_response *out, sgs_err *err);
 

@@ -1,0 +1,785 @@
+/* Query evaluation (eval.h): the query tree becomes a tree of document-at-
+ * a-time match cursors over posting cursors (iter.h); the root cursor is
+ * walked once, counting every match and scoring those that can still enter
+ * the top-k heap (topk.h).
+ *
+ * Match cursors (each always positioned on its current doc or END):
+ *   TERM   a posting cursor;
+ *   AND    leapfrog: the cheapest positive child leads, the others advance
+ *          to its doc, any that overshoots moves the lead; then each
+ *          excluded child (an AND's NOT children) is advanced to the doc
+ *          and rejects it when it stands on it;
+ *   OR     union: the smallest doc of the children;
+ *   COMPL  a NOT outside an AND (under an OR, or the root): every doc id of
+ *          the shard, 0 .. n_docs-1, that its child does not match;
+ *   ALL    every doc id (the lead of an AND whose children are all NOTs);
+ *   EMPTY  nothing (a term the shard does not have, or a tree reduced to it).
+ *
+ * Scoring follows eval.h: one scorer per distinct positive term. A scorer
+ * reuses the posting cursor of a TERM child of the root (all of a root AND's
+ * children stand on the matched doc; a root OR's child contains it exactly
+ * when it stands on it); any other positive term gets its own cursor,
+ * advanced to each doc scored. Pruning: once the heap holds k hits, a doc
+ * whose score bound (block maxima of the reused cursors on the doc, term
+ * maxima of the others, widened by BOUND_SLACK for float rounding) is below
+ * the k-th score cannot enter it and is only counted; once the sum of the
+ * term maxima is below the k-th score, evaluation only counts. A bound equal
+ * to the k-th score is still scored: a tie may win on the external id. */
+#include "common/eval.h"
+
+#include <string.h>
+
+#include "common/bm25.h"
+#include "common/iter.h"
+#include "common/topk.h"
+
+/* Relative widening of stored float maxima: the shard verifier accepts
+ * maxima up to 1e-6 below a recomputed score, and the bound is a sum. */
+#define BOUND_SLACK (1.0 + 1e-5)
+
+typedef enum { N_EMPTY, N_ALL, N_TERM, N_AND, N_OR, N_COMPL } nkind;
+
+typedef struct enode enode;
+struct enode {
+    nkind kind;
+    uint32_t doc;    /* current doc, SGS_ITER_END when done */
+    uint64_t cost;   /* an upper bound of the docs it matches */
+    sgs_term_iter *it; /* TERM */
+    int32_t pos_term;  /* TERM: index among the positive terms; -1 under a NOT */
+    enode **kids;      /* AND: positive children, cheapest first; OR; COMPL: one */
+    uint32_t n_kids;
+    enode **excl; /* AND: children under a NOT */
+    uint32_t n_excl;
+};
+
+typedef struct scorer {
+    sgs_term_iter *it; /* NULL when the shard lacks the term */
+    bool own;          /* advanced by the scorer (else positioned by the tree) */
+    double idf;
+} scorer;
+
+typedef struct evaluator {
+    sgs_iter_ctx ctx;
+    const sgs_shard *s;
+    sgs_arena *a;
+    uint32_t n_docs;
+    const sgs_query_node **pos; /* distinct positive terms, score order */
+    uint32_t n_pos;
+    uint64_t corpus_n_docs;
+    double avg_len;
+    const uint8_t *doc_lengths;
+} evaluator;
+
+/* ---- match cursors ------------------------------------------------------- */
+
+static uint32_t node_next(evaluator *ev, enode *n);
+static uint32_t node_advance(evaluator *ev, enode *n, uint32_t target);
+
+/* AND: from the lead standing on d, the first doc >= d every positive child
+ * holds and no excluded child does. */
+static uint32_t and_settle(evaluator *ev, enode *n, uint32_t d)
+{
+    enode *lead = n->kids[0];
+again:
+    if (d == SGS_ITER_END)
+        return n->doc = SGS_ITER_END;
+    for (uint32_t i = 1; i < n->n_kids; i++) {
+        enode *k = n->kids[i];
+        uint32_t kd = k->doc < d ? node_advance(ev, k, d) : k->doc;
+        if (kd > d) {
+            d = node_advance(ev, lead, kd);
+            goto again;
+        }
+    }
+    for (uint32_t i = 0; i < n->n_excl; i++) {
+        enode *x = n->excl[i];
+        uint32_t xd = x->doc < d ? node_advance(ev, x, d) : x->doc;
+        if (xd == d) {
+            d = node_next(ev, lead);
+            goto again;
+        }
+    }
+    return n->doc = d;
+}
+
+static uint32_t or_min(enode *n)
+{
+    uint32_t m = SGS_ITER_END;
+    for (uint32_t i = 0; i < n->n_kids; i++)
+        if (n->kids[i]->doc < m)
+            m = n->kids[i]->doc;
+    return n->doc = m;
+}
+
+/* COMPL: the first doc >= d, below n_docs, that the child does not hold. */
+static uint32_t compl_find(evaluator *ev, enode *n, uint32_t d)
+{
+    enode *c = n->kids[0];
+    for (; d < ev->n_docs; d++) {
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            break;
+        uint32_t cd = c->doc < d ? node_advance(ev, c, d) : c->doc;
+        if (cd != d)
+            return n->doc = d;
+    }
+    return n->doc = SGS_ITER_END;
+}
+
+static uint32_t all_at(evaluator *ev, enode *n, uint32_t d)
+{
+    if (d >= ev->n_docs || !sgs_iter_charge(&ev->ctx, 1))
+        return n->doc = SGS_ITER_END;
+    return n->doc = d;
+}
+
+static uint32_t node_next(evaluator *ev, enode *n)
+{
+    uint32_t d = n->doc;
+    if (d == SGS_ITER_END)
+        return d;
+    switch (n->kind) {
+    case N_TERM:
+        return n->doc = sgs_term_iter_next(n->it);
+    case N_AND:
+        return and_settle(ev, n, node_next(ev, n->kids[0]));
+    case N_OR:
+        for (uint32_t i = 0; i < n->n_kids; i++)
+            if (n->kids[i]->doc == d)
+                node_next(ev, n->kids[i]);
+        return or_min(n);
+    case N_COMPL:
+        return compl_find(ev, n, d + 1);
+    case N_ALL:
+        return all_at(ev, n, d + 1);
+    case N_EMPTY:
+        break;
+    }
+    return n->doc = SGS_ITER_END;
+}
+
+static uint32_t node_advance(evaluator *ev, enode *n, uint32_t target)
+{
+    if (n->doc >= target)
+        return n->doc;
+    switch (n->kind) {
+    case N_TERM:
+        return n->doc = sgs_term_iter_advance(n->it, target);
+    case N_AND:
+        return and_settle(ev, n, node_advance(ev, n->kids[0], target));
+    case N_OR:
+        for (uint32_t i = 0; i < n->n_kids; i++)
+            if (n->kids[i]->doc < target)
+                node_advance(ev, n->kids[i], target);
+        return or_min(n);
+    case N_COMPL:
+        return compl_find(ev, n, target);
+    case N_ALL:
+        return all_at(ev, n, target);
+    case N_EMPTY:
+        break;
+    }
+    return n->doc = SGS_ITER_END;
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+static int term_cmp(const char *a, uint32_t an, const char *b, uint32_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c != 0)
+        return c;
+    return an < bn ? -1 : an > bn;
+}
+
+/* The index of q's term among the positive terms, or -1. */
+static int32_t positive_index(const evaluator *ev, const sgs_query_node *q)
+{
+    uint32_t lo = 0, hi = ev->n_pos;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = term_cmp(ev->pos[mid]->term, ev->pos[mid]->term_len, q->term, q->term_len);
+        if (c == 0)
+            return (int32_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static enode *new_node(evaluator *ev, nkind kind)
+{
+    enode *n = sgs_arena_zalloc(ev->a, sizeof *n);
+    n->kind = kind;
+    n->doc = SGS_ITER_END;
+    n->pos_term = -1;
+    return n;
+}
+
+static enode *empty_node(evaluator *ev)
+{
+    return new_node(ev, N_EMPTY);
+}
+
+/* A posting cursor on term bytes, or NULL when the shard lacks the term
+ * (and on corruption, with ctx.status set). */
+static sgs_term_iter *open_term(evaluator *ev, const char *term, uint32_t len)
+{
+    int64_t idx = sgs_shard_find_term(ev->s, term, len);
+    if (idx < 0)
+        return NULL;
+    sgs_term_entry e;
+    sgs_shard_term_entry(ev->s, (uint64_t)idx, &e);
+    sgs_term_iter *it = sgs_arena_alloc(ev->a, sizeof *it);
+    if (sgs_term_iter_init(it, &ev->ctx, &e, term, len) != 0)
+        return NULL;
+    return it;
+}
+
+static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
+{
+    switch (q->kind) {
+    case SGS_QUERY_TERM: {
+        sgs_term_iter *it = open_term(ev, q->term, q->term_len);
+        if (it == NULL)
+            return empty_node(ev);
+        enode *n = new_node(ev, N_TERM);
+        n->it = it;
+        n->doc = it->doc;
+        n->cost = it->df;
+        n->pos_term = negated ? -1 : positive_index(ev, q);
+        return n;
+    }
+    case SGS_QUERY_AND: {
+        enode **kids = sgs_arena_alloc(ev->a, (q->n_children + 1) * sizeof *kids);
+        enode **excl = sgs_arena_alloc(ev->a, q->n_children * sizeof *excl);
+        uint32_t nk = 0, nx = 0;
+        for (uint32_t i = 0; i < q->n_children; i++) {
+            const sgs_query_node *c = q->children[i];
+            if (c->kind == SGS_QUERY_NOT && c->n_children == 1) {
+                enode *x = build(ev, c->children[0], !negated);
+                if (x->kind != N_EMPTY)
+                    excl[nx++] = x;
+                continue;
+            }
+            enode *k = build(ev, c, negated);
+            if (k->kind == N_EMPTY)
+                return empty_node(ev);
+            kids[nk++] = k;
+        }
+        if (nk == 0) {
+            enode *all = new_node(ev, N_ALL);
+            all->cost = ev->n_docs;
+            all->doc = ev->n_docs > 0 ? 0 : SGS_ITER_END;
+            kids[nk++] = all;
+        }
+        if (nk == 1 && nx == 0)
+            return kids[0];
+        /* Cheapest first: the rarest child leads the leapfrog. */
+        for (uint32_t i = 1; i < nk; i++)
+            for (uint32_t j = i; j > 0 && kids[j - 1]->cost > kids[j]->cost; j--) {
+                enode *t = kids[j];
+                kids[j] = kids[j - 1];
+                kids[j - 1] = t;
+            }
+        enode *n = new_node(ev, N_AND);
+        n->kids = kids;
+        n->n_kids = nk;
+        n->excl = excl;
+        n->n_excl = nx;
+        n->cost = kids[0]->cost;
+        and_settle(ev, n, kids[0]->doc);
+        return n;
+    }
+    case SGS_QUERY_OR: {
+        enode **kids = sgs_arena_alloc(ev->a, q->n_children * sizeof *kids);
+        uint32_t nk = 0;
+        uint64_t cost = 0;
+        for (uint32_t i = 0; i < q->n_children; i++) {
+            enode *k = build(ev, q->children[i], negated);
+            if (k->kind == N_EMPTY)
+                continue;
+            kids[nk++] = k;
+            cost += k->cost;
+        }
+        if (nk == 0)
+            return empty_node(ev);
+        if (nk == 1)
+            return kids[0];
+        enode *n = new_node(ev, N_OR);
+        n->kids = kids;
+        n->n_kids = nk;
+        n->cost = cost < ev->n_docs ? cost : ev->n_docs;
+        or_min(n);
+        return n;
+    }
+    case SGS_QUERY_NOT: {
+        enode *c = q->n_children == 1 ? build(ev, q->children[0], !negated) : empty_node(ev);
+        enode *n;
+        if (c->kind == N_EMPTY) {
+            n = new_node(ev, N_ALL);
+            all_at(ev, n, 0);
+        } else {
+            n = new_node(ev, N_COMPL);
+            n->kids = sgs_arena_alloc(ev->a, sizeof *n->kids);
+            n->kids[0] = c;
+            n->n_kids = 1;
+            compl_find(ev, n, 0);
+        }
+        n->cost = ev->n_docs;
+        return n;
+    }
+    }
+    return empty_node(ev);
+}
+
+/* ---- scoring ------------------------------------------------------------- */
+
+static void bind_reused(scorer *sc, const enode *n)
+{
+    if (n->kind == N_TERM && n->pos_term >= 0 && sc[n->pos_term].it == NULL) {
+        sc[n->pos_term].it = n->it;
+        sc[n->pos_term].own = false;
+    }
+}
+
+/* One scorer per positive term: reused root-child cursors, else own ones. */
+static scorer *make_scorers(evaluator *ev, const enode *root)
+{
+    scorer *sc = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *sc);
+    if (root->kind == N_TERM)
+        bind_reused(sc, root);
+    else if (root->kind == N_AND || root->kind == N_OR)
+        for (uint32_t i = 0; i < root->n_kids; i++)
+            bind_reused(sc, root->kids[i]);
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        int64_t idx = sgs_shard_find_term(ev->s, ev->pos[j]->term, ev->pos[j]->term_len);
+        if (idx < 0)
+            continue;
+        sgs_term_entry e;
+        sgs_shard_term_entry(ev->s, (uint64_t)idx, &e);
+        sc[j].idf = sgs_bm25_idf(ev->corpus_n_docs, e.global_df);
+        if (sc[j].it == NULL) {
+            sc[j].it = open_term(ev, ev->pos[j]->term, ev->pos[j]->term_len);
+            sc[j].own = true;
+        }
+    }
+    return sc;
+}
+
+static double score_doc(const evaluator *ev, const scorer *sc, uint32_t d)
+{
+    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+    double score = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        sgs_term_iter *it = sc[j].it;
+        if (it == NULL)
+            continue;
+        uint32_t at = sc[j].own ? sgs_term_iter_advance(it, d) : it->doc;
+        if (at == d)
+            score += sgs_bm25_score(sc[j].idf, sgs_term_iter_tf(it), norm);
+    }
+    return score;
+}
+
+/* An upper bound of d's score (before BOUND_SLACK). */
+static double bound_doc(const evaluator *ev, const scorer *sc, uint32_t d)
+{
+    double b = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        const sgs_term_iter *it = sc[j].it;
+        if (it == NULL)
+            continue;
+        if (sc[j].own)
+            b += (double)it->max_score;
+        else if (it->doc == d)
+            b += (double)sgs_term_iter_bound(it);
+    }
+    return b;
+}
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+/* Scores docs into the heap, skipping those whose bound cannot reach it. */
+typedef struct ranker {
+    scorer *sc;
+    sgs_topk *top;
+    double max_total; /* sum of the term maxima, widened */
+    bool active;      /* false once no doc can enter any more */
+    bool per_doc;     /* some reused cursor has block maxima, so bounds vary per doc */
+} ranker;
+
+static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *top)
+{
+    r->sc = sc;
+    r->top = top;
+    r->active = top != NULL;
+    r->per_doc = false;
+    r->max_total = 0;
+    if (top == NULL)
+        return;
+    r->per_doc = false;
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        if (sc[j].it != NULL) {
+            r->max_total += (double)sc[j].it->max_score;
+            /* A doc without a reused term scores below its maximum. */
+            r->per_doc |= !sc[j].own && (sc[j].it->encoding == SGS_POSTINGS_BLOCKS ||
+                                         ev->n_pos > 1);
+        }
+    r->max_total *= BOUND_SLACK;
+}
+
+static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
+{
+    if (sgs_topk_full(r->top)) {
+        double theta = sgs_topk_threshold(r->top);
+        if (r->max_total < theta) {
+            r->active = false;
+            return;
+        }
+        if (r->per_doc && bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
+            return;
+    }
+    sgs_topk_push(r->top, d, score_doc(ev, r->sc, d));
+}
+
+static uint64_t count_all(evaluator *ev, enode *root)
+{
+    uint64_t total = 0;
+    for (uint32_t d = root->doc; d != SGS_ITER_END; d = node_next(ev, root)) {
+        total++;
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            break;
+    }
+    return total;
+}
+
+/* Any tree: walk the root cursor, counting every match, ranking while a
+ * doc can still enter. */
+static uint64_t walk_tree(evaluator *ev, enode *root, ranker *r)
+{
+    uint64_t total = 0;
+    uint32_t d = root->doc;
+    while (d != SGS_ITER_END && r->active) {
+        total++;
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            return total;
+        rank_doc(ev, r, d);
+        d = node_next(ev, root);
+    }
+    return total + count_all(ev, root);
+}
+
+static bool all_terms(enode *const *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i]->kind != N_TERM)
+            return false;
+    return true;
+}
+
+/* A root AND of terms and excluded terms: the leapfrog on the posting
+ * cursors themselves, the rarest leading. */
+static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
+{
+    uint32_t n = root->n_kids, nx = root->n_excl;
+    sgs_term_iter **t = sgs_arena_alloc(ev->a, (n + nx) * sizeof *t);
+    for (uint32_t i = 0; i < n; i++)
+        t[i] = root->kids[i]->it;
+    sgs_term_iter **x = t + n;
+    for (uint32_t i = 0; i < nx; i++)
+        x[i] = root->excl[i]->it;
+    sgs_term_iter *lead = t[0];
+    uint64_t total = 0;
+    uint32_t d = lead->doc;
+    while (d != SGS_ITER_END) {
+        uint32_t i;
+        for (i = 1; i < n; i++)
+            if (sgs_term_iter_advance(t[i], d) != d)
+                break;
+        if (i < n) {
+            d = sgs_term_iter_advance(lead, t[i]->doc);
+            continue;
+        }
+        for (i = 0; i < nx; i++)
+            if (sgs_term_iter_advance(x[i], d) == d)
+                break;
+        if (i == nx) {
+            total++;
+            if (!sgs_iter_charge(&ev->ctx, 1))
+                break;
+            if (r->active)
+                rank_doc(ev, r, d);
+        }
+        d = sgs_term_iter_next(lead);
+        if (r->active && d != SGS_ITER_END)
+            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
+    }
+    return total;
+}
+
+/* The number of docs in the union of a root OR of terms: a bitmap of the
+ * shard when the lists are long enough to pay for it, else the cursor walk.
+ * Consumes the root's cursors. */
+/* True when a root OR of terms has too few postings to pay for a bitmap. */
+static bool or_is_sparse(const evaluator *ev, const enode *root)
+{
+    uint64_t sum_df = 0;
+    for (uint32_t i = 0; i < root->n_kids; i++)
+        sum_df += root->kids[i]->it->df;
+    return sum_df * 512 < ev->n_docs;
+}
+
+static uint64_t count_or(evaluator *ev, enode *root)
+{
+    if (or_is_sparse(ev, root))
+        return count_all(ev, root);
+    uint32_t n_words = (ev->n_docs + 63) / 64;
+    uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
+    for (uint32_t i = 0; i < root->n_kids; i++)
+        sgs_term_iter_mark(root->kids[i]->it, words);
+    return sgs_popcount_words(words, n_words);
+}
+
+typedef struct mterm {
+    sgs_term_iter *it;
+    double idf;
+    double max; /* widened term max */
+    uint32_t j; /* index among the positive terms */
+} mterm;
+
+/* The MaxScore loop over n terms sorted by maximum; inlined with constant n
+ * for the common sizes so its per-doc loops unroll. */
+static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, mterm *m,
+                                                                const uint32_t n,
+                                                                const double *ub, double *c,
+                                                                sgs_topk *top)
+{
+    uint32_t e = 0; /* terms [0, e) are non-essential */
+    uint32_t d = SGS_ITER_END;
+    for (uint32_t i = 0; i < n; i++)
+        if (m[i].it->doc < d)
+            d = m[i].it->doc;
+    /* The stretch up to win_end passed the block-max test at bar win_theta. */
+    uint32_t win_end = 0;
+    double win_theta = -1, theta = 0;
+    bool full = false;
+    while (d != SGS_ITER_END) {
+        if (!full && sgs_topk_full(top))
+            full = true;
+        if (full && sgs_topk_threshold(top) != theta) {
+            theta = sgs_topk_threshold(top);
+            uint32_t e0 = e;
+            while (e < n && ub[e] < theta)
+                e++;
+            if (e == n)
+                return;
+            if (e != e0) {
+                d = SGS_ITER_END;
+                for (uint32_t i = e; i < n; i++)
+                    if (m[i].it->doc < d)
+                        d = m[i].it->doc;
+                if (d == SGS_ITER_END)
+                    return;
+            }
+        }
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            return;
+        if (full && (d > win_end || theta != win_theta)) {
+            /* Up to the first end of an essential cursor's block, no doc
+             * beats the sum of those blocks' maxima and the other terms'
+             * maxima: when that cannot reach the bar, skip the stretch
+             * without looking at its docs. */
+            double wb = e > 0 ? ub[e - 1] : 0;
+            uint32_t w = SGS_ITER_END;
+            for (uint32_t i = e; i < n; i++) {
+                wb += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
+                if (m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].it->last < w)
+                    w = m[i].it->last;
+            }
+            if (wb < theta) {
+                if (w == SGS_ITER_END)
+                    return;
+                d = SGS_ITER_END;
+                for (uint32_t i = e; i < n; i++) {
+                    uint32_t id = sgs_term_iter_advance(m[i].it, w + 1);
+                    d = id < d ? id : d;
+                }
+                continue;
+            }
+            win_end = w;
+            win_theta = theta;
+        }
+        /* Presence first, arithmetic last: the non-essential terms are
+         * probed while the bound of the terms found (block maxima) plus the
+         * maxima of those not yet probed can reach the bar; only a doc that
+         * still can is scored. */
+        bool keep = true;
+        double b = 0;
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc == d)
+                b += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
+        for (uint32_t i = e; keep && i-- > 0;) {
+            if (full && b + ub[i] < theta)
+                keep = false;
+            else if (sgs_term_iter_advance(m[i].it, d) == d)
+                b += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
+        }
+        if (keep && full && b < theta)
+            keep = false;
+        if (keep) {
+            double norm =
+                sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+            double score = 0;
+            for (uint32_t i = 0; i < n; i++)
+                if (m[i].it->doc == d)
+                    c[m[i].j] = sgs_bm25_score(m[i].idf, sgs_term_iter_tf(m[i].it), norm);
+            for (uint32_t j = 0; j < ev->n_pos; j++)
+                score += c[j];
+            sgs_topk_push(top, d, score);
+            for (uint32_t i = 0; i < n; i++)
+                c[m[i].j] = 0;
+        }
+        uint32_t nd = SGS_ITER_END;
+        for (uint32_t i = e; i < n; i++) {
+            uint32_t id = m[i].it->doc == d ? sgs_term_iter_next(m[i].it) : m[i].it->doc;
+            nd = id < nd ? id : nd;
+        }
+        d = nd;
+        /* The length of a doc that gets scored is a cache miss more often
+         * than not: ask for it while the bounds are worked out. */
+        if (d != SGS_ITER_END)
+            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
+    }
+}
+
+/* MaxScore top-k over the distinct terms of a root OR, on copies of the
+ * scorers' cursors (the count walks the originals). Terms sorted by max
+ * score; the prefix whose summed maxima stay below the k-th score is
+ * non-essential: a doc holding only those cannot enter, so candidates come
+ * from the essential terms alone and the others are probed only while the
+ * doc can still reach the bar. Scores are summed in positive-term order as
+ * everywhere else. */
+static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
+{
+    uint32_t n = 0;
+    mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
+    double *c = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *c);
+    double *ub = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *ub);
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        if (sc[j].it == NULL)
+            continue;
+        sgs_term_iter *it = sc[j].it;
+        if (copy) {
+            it = sgs_arena_alloc(ev->a, sizeof *it);
+            *it = *sc[j].it;
+        }
+        mterm t = {it, sc[j].idf, (double)it->max_score * BOUND_SLACK, j};
+        uint32_t i = n++;
+        while (i > 0 && m[i - 1].max > t.max) {
+            m[i] = m[i - 1];
+            i--;
+        }
+        m[i] = t;
+    }
+    double acc = 0;
+    for (uint32_t i = 0; i < n; i++)
+        ub[i] = acc += m[i].max;
+    switch (n) {
+    case 1:
+        maxscore_loop(ev, m, 1, ub, c, top);
+        break;
+    case 2:
+        maxscore_loop(ev, m, 2, ub, c, top);
+        break;
+    case 3:
+        maxscore_loop(ev, m, 3, ub, c, top);
+        break;
+    case 4:
+        maxscore_loop(ev, m, 4, ub, c, top);
+        break;
+    default:
+        maxscore_loop(ev, m, n, ub, c, top);
+    }
+}
+
+/* The root: a flat shape's fast path, or the general walk. */
+static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
+{
+    ranker r;
+    ranker_init(&r, ev, sc, top);
+    if (root->kind == N_AND && all_terms(root->kids, root->n_kids) &&
+        all_terms(root->excl, root->n_excl))
+        return flat_and(ev, root, &r);
+    if (root->kind == N_OR && all_terms(root->kids, root->n_kids)) {
+        /* MaxScore draws candidates from every scorer, so it needs each to
+         * be a child of the root (a positive term of a subtree the shard
+         * reduced to nothing scores but does not match). */
+        bool own = false;
+        for (uint32_t j = 0; top != NULL && j < ev->n_pos; j++)
+            own |= sc[j].it != NULL && sc[j].own;
+        if (own)
+            return walk_tree(ev, root, &r);
+        if (top == NULL || or_is_sparse(ev, root)) {
+            if (top != NULL)
+                maxscore_or(ev, sc, true, top);
+            return count_or(ev, root);
+        }
+        /* The union is counted on MaxScore's own walk: each scorer cursor
+         * marks every block it decodes into the bitmap, then the blocks it
+         * never reached. Every distinct term of the root has a scorer. */
+        uint32_t n_words = (ev->n_docs + 63) / 64;
+        uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
+        for (uint32_t j = 0; j < ev->n_pos; j++)
+            if (sc[j].it != NULL)
+                sgs_term_iter_mark_along(sc[j].it, words);
+        maxscore_or(ev, sc, false, top);
+        for (uint32_t j = 0; j < ev->n_pos; j++)
+            if (sc[j].it != NULL)
+                sgs_term_iter_mark_rest(sc[j].it);
+        return sgs_popcount_words(words, n_words);
+    }
+    return walk_tree(ev, root, &r);
+}
+
+int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64_t deadline_ns,
+             sgs_arena *a, sgs_eval_result *out, sgs_err *err)
+{
+    if (k > SGS_EVAL_MAX_K)
+        return sgs_err_set(err, SGS_EK_LARGE, "k %u exceeds the maximum %u", k, SGS_EVAL_MAX_K);
+    evaluator ev = {0};
+    int rc = sgs_iter_ctx_init(&ev.ctx, s, deadline_ns, err);
+    if (rc != 0)
+        return rc;
+    const sgs_shard_header *h = sgs_shard_header_get(s);
+    ev.s = s;
+    ev.a = a;
+    ev.n_docs = ev.ctx.n_docs;
+    ev.corpus_n_docs = h->corpus_n_docs;
+    ev.avg_len = h->corpus_avg_len;
+    ev.doc_lengths = sgs_shard_section_bytes(s, SGS_SECTION_DOC_LENGTHS);
+    ev.n_pos = sgs_query_positive_terms(query, a, &ev.pos);
+
+    enode *root = build(&ev, query, false);
+    scorer *sc = NULL;
+    sgs_topk top;
+    if (k > 0) {
+        sc = make_scorers(&ev, root);
+        sgs_topk_init(&top, s, k, a);
+    }
+    if (ev.ctx.status != 0)
+        return ev.ctx.status;
+    uint64_t total = evaluate(&ev, root, sc, k > 0 ? &top : NULL);
+    if (ev.ctx.status == 0 && k > 0 && top.bad_doc != SGS_ITER_END)
+        return sgs_err_set(err, SGS_ECORRUPT, "%s: external id of doc %u out of bounds",
+                           sgs_shard_path(s), top.bad_doc);
+    if (ev.ctx.status != 0)
+        return ev.ctx.status;
+    out->total = total;
+    out->hits = NULL;
+    out->n_hits = 0;
+    if (k > 0)
+        out->n_hits = sgs_topk_finish(&top, a, &out->hits);
+    return 0;
+}

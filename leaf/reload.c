@@ -1,0 +1,228 @@
+/* Generations: opening and verifying a shard against its manifest, the
+ * epoch-protected swap on reload, and each worker thread's epoch record. */
+#include "leaf/leaf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/manifest.h"
+#include "common/mem.h"
+
+/* ThreadSanitizer cannot see ck_epoch's fences (inline assembly), so a TSan
+ * build tells it what they guarantee: a section's reads happen before the
+ * generation is freed after ck_epoch_synchronize(). */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define TSAN_RELEASE(p) __tsan_release((void *)(p))
+#else
+#define TSAN_ACQUIRE(p) ((void)(p))
+#define TSAN_RELEASE(p) ((void)(p))
+#endif
+
+const leaf_gen *leaf_gen_enter(leaf *l, leaf_thread *t, ck_epoch_section_t *section)
+{
+    ck_epoch_begin(&t->record, section);
+    return atomic_load_explicit(&l->current, memory_order_acquire);
+}
+
+void leaf_gen_leave(leaf_thread *t, ck_epoch_section_t *section, const leaf_gen *g)
+{
+    TSAN_RELEASE(g);
+    ck_epoch_end(&t->record, section);
+}
+
+/* The ordinal at the end of a StatefulSet pod name: "sgs-leaf-7" is 7. */
+static int ordinal_of_hostname(const char *name, int64_t *ordinal, sgs_err *err)
+{
+    size_t n = strlen(name);
+    size_t i = n;
+    while (i > 0 && isdigit((unsigned char)name[i - 1]))
+        i--;
+    if (i == n || i == 0 || name[i - 1] != '-' || n - i > 9)
+        return sgs_err_set(err, SGS_EUSAGE,
+                           "hostname '%s' does not end in -<ordinal> (like sgs-leaf-7)", name);
+    *ordinal = strtoll(name + i, NULL, 10);
+    return 0;
+}
+
+int leaf_resolve_shard(const leaf_config *cfg, uint32_t n_shards, uint32_t *shard_index,
+                       sgs_err *err)
+{
+    if (n_shards == 0)
+        return sgs_err_set(err, SGS_ECORRUPT, "the manifest lists no shards");
+    if (cfg->shard >= 0) {
+        if ((uint64_t)cfg->shard >= n_shards)
+            return sgs_err_set(err, SGS_EUSAGE, "--shard %lld but the index has %u shards",
+                               (long long)cfg->shard, n_shards);
+        *shard_index = (uint32_t)cfg->shard;
+        return 0;
+    }
+    int64_t ordinal = cfg->ordinal;
+    if (ordinal < 0) {
+        if (!cfg->shard_from_hostname)
+            return sgs_err_set(err, SGS_EUSAGE,
+                               "which shard? give --shard, --ordinal or --shard-from-hostname");
+        char host[256];
+        const char *name = cfg->hostname;
+        if (name == NULL) {
+            if (gethostname(host, sizeof host) != 0)
+                return sgs_err_set(err, SGS_EUSAGE, "gethostname: %s", strerror(errno));
+            host[sizeof host - 1] = '\0';
+            name = host;
+        }
+        if (ordinal_of_hostname(name, &ordinal, err) != 0)
+            return SGS_EUSAGE;
+    }
+    *shard_index = (uint32_t)((uint64_t)ordinal % n_shards);
+    return 0;
+}
+
+leaf_gen *leaf_gen_open(const leaf_config *cfg, sgs_err *err)
+{
+    leaf_gen *g = NULL;
+    char *path = NULL;
+    char mpath[4096];
+    snprintf(mpath, sizeof mpath, "%s/%s", cfg->index_dir, SGS_MANIFEST_FILE);
+    sgs_manifest *m = sgs_manifest_read(mpath, err);
+    if (m == NULL)
+        goto fail;
+    uint32_t slot;
+    if (leaf_resolve_shard(cfg, m->n_shards, &slot, err) != 0)
+        goto fail;
+    const sgs_manifest_shard *ms = &m->shards[slot];
+    size_t plen = strlen(cfg->index_dir) + strlen(ms->file) + 2;
+    path = sgs_xmalloc(plen);
+    snprintf(path, plen, "%s/%s", cfg->index_dir, ms->file);
+    uint64_t xxh3, size;
+    if (sgs_file_xxh3(path, &xxh3, &size, err) != 0)
+        goto fail;
+    if (size != ms->bytes || xxh3 != ms->xxh3) {
+        sgs_err_set(err, SGS_ECORRUPT,
+                    "%s: %llu bytes with XXH3 %016llx, but the manifest says %llu bytes, %016llx",
+                    path, (unsigned long long)size, (unsigned long long)xxh3,
+                    (unsigned long long)ms->bytes, (unsigned long long)ms->xxh3);
+        goto fail;
+    }
+    g = sgs_xcalloc(1, sizeof *g);
+    g->shard = sgs_shard_open(path, SGS_SHARD_VERIFY_CHECKSUMS | SGS_SHARD_VERIFY_STRUCTURE, err);
+    if (g->shard == NULL)
+        goto fail;
+    const sgs_shard_header *h = sgs_shard_header_get(g->shard);
+    if (sgs_shard_file_size(g->shard) != ms->bytes) {
+        sgs_err_set(err, SGS_ECORRUPT, "%s changed while it was being opened", path);
+        goto fail;
+    }
+    if (h->shard_id != slot || h->shard_count != m->n_shards || h->generation != m->generation ||
+        h->n_docs != ms->docs) {
+        sgs_err_set(err, SGS_ECORRUPT,
+                    "%s: header says shard %u of %u, generation %016llx, %llu docs; the manifest "
+                    "says shard %u of %u, generation %016llx, %llu docs",
+                    path, h->shard_id, h->shard_count, (unsigned long long)h->generation,
+                    (unsigned long long)h->n_docs, slot, m->n_shards,
+                    (unsigned long long)m->generation, (unsigned long long)ms->docs);
+        goto fail;
+    }
+    g->generation = h->generation;
+    snprintf(g->generation_hex, sizeof g->generation_hex, "%016llx",
+             (unsigned long long)h->generation);
+    g->shard_id = h->shard_id;
+    g->shard_count = h->shard_count;
+    g->n_docs = h->n_docs;
+    g->corpus_n_docs = h->corpus_n_docs;
+    free(path);
+    sgs_manifest_free(m);
+    return g;
+fail:
+    leaf_gen_free(g);
+    free(path);
+    sgs_manifest_free(m);
+    return NULL;
+}
+
+void leaf_gen_free(leaf_gen *g)
+{
+    if (g == NULL)
+        return;
+    sgs_shard_close(g->shard);
+    free(g);
+}
+
+void leaf_generations_init(leaf *l, leaf_gen *first)
+{
+    ck_epoch_init(&l->epoch);
+    ck_epoch_register(&l->epoch, &l->reload_record, NULL);
+    pthread_mutex_init(&l->reload_lock, NULL);
+    l->last_reload_error[0] = '\0';
+    atomic_init(&l->reloads, 0);
+    atomic_init(&l->reload_failures, 0);
+    atomic_init(&l->generation_now, first->generation);
+    atomic_init(&l->current, first);
+}
+
+void leaf_generations_fini(leaf *l)
+{
+    leaf_gen_free(atomic_load(&l->current));
+    atomic_store(&l->current, NULL);
+    ck_epoch_unregister(&l->reload_record);
+    pthread_mutex_destroy(&l->reload_lock);
+}
+
+int leaf_reload(leaf *l, sgs_err *err)
+{
+    pthread_mutex_lock(&l->reload_lock);
+    leaf_gen *g = leaf_gen_open(l->cfg, err);
+    if (g == NULL) {
+        atomic_fetch_add(&l->reload_failures, 1);
+        sgs_counter_inc(l->metrics.reload_failures);
+        snprintf(l->last_reload_error, sizeof l->last_reload_error, "%s", err->msg);
+        pthread_mutex_unlock(&l->reload_lock);
+        sgs_log(SGS_LOG_ERROR, "reload_failed", "keeping the serving generation: %s", err->msg);
+        return err->code ? err->code : SGS_EINTERNAL;
+    }
+    leaf_gen *old = atomic_exchange_explicit(&l->current, g, memory_order_acq_rel);
+    atomic_store(&l->generation_now, g->generation);
+    sgs_gauge_set(l->metrics.docs, (int64_t)g->n_docs);
+    /* Every section that began before the exchange may still use old. */
+    ck_epoch_synchronize(&l->reload_record);
+    TSAN_ACQUIRE(old);
+    leaf_gen_free(old);
+    atomic_fetch_add(&l->reloads, 1);
+    sgs_counter_inc(l->metrics.reloads);
+    l->last_reload_error[0] = '\0';
+    sgs_log(SGS_LOG_INFO, "reload", "serving shard %u of %u, generation %s, %llu docs",
+            g->shard_id, g->shard_count, g->generation_hex, (unsigned long long)g->n_docs);
+    pthread_mutex_unlock(&l->reload_lock);
+    return 0;
+}
+
+void leaf_last_reload_error(leaf *l, char *out, size_t cap)
+{
+    pthread_mutex_lock(&l->reload_lock);
+    snprintf(out, cap, "%s", l->last_reload_error);
+    pthread_mutex_unlock(&l->reload_lock);
+}
+
+void *leaf_thread_new(void *leaf_ptr)
+{
+    leaf *l = leaf_ptr;
+    leaf_thread *t = sgs_xcalloc(1, sizeof *t);
+    ck_epoch_register(&l->epoch, &t->record, NULL);
+    sgs_arena_init(&t->arena, 64 * 1024);
+    return t;
+}
+
+void leaf_thread_free(void *leaf_ptr, void *state)
+{
+    (void)leaf_ptr;
+    leaf_thread *t = state;
+    ck_epoch_unregister(&t->record);
+    sgs_arena_fini(&t->arena);
+    free(t);
+}
