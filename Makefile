@@ -161,6 +161,7 @@ test: deps
 
 bench: deps deps-bench all
 	SGS_BUILD=$(B) scripts/bench-index.sh
+	SGS_BUILD=$(B) scripts/bench-leaf.sh
 
 run: deps all
 	SGS_BUILD=$(B) scripts/run-local.sh

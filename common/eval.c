@@ -24,7 +24,14 @@
  * maxima of the others, widened by BOUND_SLACK for float rounding) is below
  * the k-th score cannot enter it and is only counted; once the sum of the
  * term maxima is below the k-th score, evaluation only counts. A bound equal
- * to the k-th score is still scored: a tie may win on the external id. */
+ * to the k-th score is still scored: a tie may win on the external id.
+ *
+ * Two root shapes have their own paths (evaluate()): an AND of TERMs and
+ * NOT TERMs leapfrogs on the posting cursors directly (flat_and); an OR of
+ * TERMs counts its union in a bitmap of the shard and ranks with MaxScore
+ * (maxscore_or), the bitmap filled by the MaxScore cursors themselves as
+ * they decode. Every other tree takes the general walk (walk_tree). The
+ * differential tests in tests/unit/test_eval.c cover all three. */
 #include "common/eval.h"
 
 #include <string.h>
@@ -479,6 +486,56 @@ static bool all_terms(enode *const *v, uint32_t n)
     return true;
 }
 
+/* A root AND whose terms are all bitsets: word by word, the AND of the
+ * positive terms' words less the excluded terms' words; counting is a
+ * popcount, ranking walks the set bits (positioning the cursors there, so
+ * the reused scorers read their tfs). */
+static inline __attribute__((always_inline)) uint64_t
+bitset_and_body(evaluator *ev, sgs_term_iter *const *t, uint32_t n, sgs_term_iter *const *x,
+                uint32_t nx, ranker *r)
+{
+    uint32_t n_words = t[0]->n_words, tail = ev->n_docs & 63;
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < n_words; w++) {
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            break;
+        uint64_t bits = sgs_load_u64(t[0]->words + 8 * (uint64_t)w);
+        for (uint32_t i = 1; i < n; i++)
+            bits &= sgs_load_u64(t[i]->words + 8 * (uint64_t)w);
+        for (uint32_t i = 0; i < nx; i++)
+            bits &= ~sgs_load_u64(x[i]->words + 8 * (uint64_t)w);
+        if (w + 1 == n_words && tail != 0)
+            bits &= (UINT64_C(1) << tail) - 1;
+        if (bits == 0)
+            continue;
+        total += (uint64_t)__builtin_popcountll(bits);
+        while (r->active && bits != 0) {
+            uint32_t d = (w << 6) + (uint32_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (bits != 0)
+                __builtin_prefetch(ev->doc_lengths +
+                                   4 * (uint64_t)((w << 6) + (uint32_t)__builtin_ctzll(bits)));
+            for (uint32_t i = 0; i < n; i++)
+                t[i]->doc = d;
+            rank_doc(ev, r, d);
+        }
+    }
+    return total;
+}
+
+__attribute__((target("popcnt"))) static uint64_t
+bitset_and_hw(evaluator *ev, sgs_term_iter *const *t, uint32_t n, sgs_term_iter *const *x,
+              uint32_t nx, ranker *r)
+{
+    return bitset_and_body(ev, t, n, x, nx, r);
+}
+
+static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
+                              sgs_term_iter *const *x, uint32_t nx, ranker *r)
+{
+    return bitset_and_body(ev, t, n, x, nx, r);
+}
+
 /* A root AND of terms and excluded terms: the leapfrog on the posting
  * cursors themselves, the rarest leading. */
 static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
@@ -490,6 +547,12 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
     sgs_term_iter **x = t + n;
     for (uint32_t i = 0; i < nx; i++)
         x[i] = root->excl[i]->it;
+    bool bitsets = true;
+    for (uint32_t i = 0; i < n + nx; i++)
+        bitsets &= t[i]->encoding == SGS_POSTINGS_BITSET;
+    if (bitsets)
+        return t[0]->popcnt ? bitset_and_hw(ev, t, n, x, nx, r)
+                            : bitset_and_sw(ev, t, n, x, nx, r);
     sgs_term_iter *lead = t[0];
     uint64_t total = 0;
     uint32_t d = lead->doc;

@@ -1,14 +1,17 @@
 /* Query latency of SQLite FTS5 on a benchmark query file
  * (bench/leaf/make_queries.py), in process through the C API.
  *
- *   fts5_query DB QUERIES [--mode top10|count] [--repeat R]
+ *   fts5_query DB QUERIES [--mode top10|count] [--repeat R] [--counts]
  *
  * Queries are rewritten to FTS5 syntax: "a b" -> "a AND b", "a OR b" as is,
  * "a b -c" -> "a AND b NOT c". top10: ORDER BY rank (FTS5's bm25(), k1 = 1.2,
  * b = 0.75) LIMIT 10; count: SELECT count(*). Statements are prepared once
  * per mode and reset per query. Prints one JSON line per query class: latency
- * mean, p50, p99 in microseconds over every query, each run R times, after
- * one untimed warm-up pass. */
+ * mean, p50, p99 in microseconds, mean thread CPU time and queries/s of one thread over every
+ * query, each run R times, after one untimed warm-up pass. The database is
+ * memory-mapped (PRAGMA mmap_size), as sgsearch maps its shard. --counts
+ * prints instead one JSON line per query with its exact match count, for
+ * checking that the engines agree. */
 #define _GNU_SOURCE
 #include <sqlite3.h>
 #include <stdio.h>
@@ -20,13 +23,22 @@
 
 typedef struct query {
     char cls[16];
-    char fts[512];
+    char text[512];
+    char fts[1024];
 } query;
 
 static double now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* Thread CPU time: what preemption on a shared machine leaves out. */
+static double cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
@@ -69,18 +81,29 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *mode = "top10";
-    int repeat = 3;
-    for (int i = 3; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--mode"))
-            mode = argv[i + 1];
-        else if (!strcmp(argv[i], "--repeat"))
-            repeat = atoi(argv[i + 1]);
+    int repeat = 3, counts = 0;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+            mode = argv[++i];
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--counts"))
+            counts = 1, mode = "count";
+        else {
+            fprintf(stderr, "fts5_query: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (repeat < 1 || (strcmp(mode, "top10") && strcmp(mode, "count"))) {
+        fprintf(stderr, "fts5_query: bad --mode or --repeat\n");
+        return 2;
     }
     sqlite3 *db;
     if (sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         fprintf(stderr, "fts5_query: %s: %s\n", argv[1], sqlite3_errmsg(db));
         return 1;
     }
+    sqlite3_exec(db, "PRAGMA mmap_size=17179869184", NULL, NULL, NULL);
     const char *sql = !strcmp(mode, "count")
                           ? "SELECT count(*) FROM docs WHERE docs MATCH ?1"
                           : "SELECT rowid FROM docs WHERE docs MATCH ?1 ORDER BY rank LIMIT 10";
@@ -103,32 +126,44 @@ int main(int argc, char **argv)
         if (!tab)
             continue;
         *tab = 0;
-        snprintf(qs[n].cls, sizeof qs[n].cls, "%s", line);
-        rewrite(tab + 1, qs[n].fts, sizeof qs[n].fts);
+        snprintf(qs[n].cls, sizeof qs[n].cls, "%.15s", line);
+        snprintf(qs[n].text, sizeof qs[n].text, "%.511s", tab + 1);
+        rewrite(qs[n].text, qs[n].fts, sizeof qs[n].fts);
         n++;
     }
     fclose(f);
     long checksum = 0;
+    if (counts) {
+        for (size_t i = 0; i < n; i++)
+            printf("{\"engine\":\"fts5\",\"class\":\"%s\",\"q\":\"%s\",\"count\":%ld}\n",
+                   qs[i].cls, qs[i].text, run(st, qs[i].fts) - 1);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return 0;
+    }
     for (size_t i = 0; i < n; i++)
         checksum += run(st, qs[i].fts);
     double *us = malloc(sizeof *us * n * (size_t)repeat);
     for (size_t i = 0; i < n;) {
         size_t j = i, m = 0;
+        double cpu = 0;
         while (j < n && !strcmp(qs[j].cls, qs[i].cls))
             j++;
         for (int r = 0; r < repeat; r++)
             for (size_t q = i; q < j; q++) {
-                double t0 = now_us();
+                double c0 = cpu_us(), t0 = now_us();
                 checksum += run(st, qs[q].fts);
                 us[m++] = now_us() - t0;
+                cpu += cpu_us() - c0;
             }
         qsort(us, m, sizeof *us, cmp_double);
         double sum = 0;
         for (size_t q = 0; q < m; q++)
             sum += us[q];
         printf("{\"engine\":\"fts5\",\"mode\":\"%s\",\"class\":\"%s\",\"queries\":%zu,"
-               "\"mean_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
-               mode, qs[i].cls, m, sum / (double)m, us[m / 2], us[m * 99 / 100 < m ? m * 99 / 100 : m - 1]);
+               "\"mean_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"cpu_us\":%.1f,\"qps\":%.0f}\n",
+               mode, qs[i].cls, m, sum / (double)m, us[m / 2],
+               us[m * 99 / 100 < m ? m * 99 / 100 : m - 1], cpu / (double)m, 1e6 * (double)m / sum);
         i = j;
     }
     fprintf(stderr, "fts5_query: checksum %ld\n", checksum);

@@ -1,25 +1,37 @@
 // Query latency of Xapian on a benchmark query file (bench/leaf/make_queries.py),
 // in process through the C++ API, so no binding overhead is counted.
 //
-//   xapian_query DB QUERIES [--mode top10|count] [--repeat R]
+//   xapian_query DB QUERIES [--mode top10|count] [--repeat R] [--counts]
 //
 // Queries use sgsearch's simple forms: words ANDed, "OR" between words, "-w"
 // excludes. Scoring is BM25 with sgsearch's parameters (k1 = 1.2, b = 0.75,
 // k2 = 0, k3 = 1). top10: get_mset(0, 10), Xapian's default (estimated
 // count). count: get_mset(0, 0, doccount), which makes the count exact.
 // Prints one JSON line per query class: latency mean, p50, p99 in
-// microseconds, over every query of the class, each run R times.
+// microseconds, mean thread CPU time and queries/s of one thread, over every query of the class,
+// each run R times. --counts prints instead one JSON line per query with its
+// exact match count, for checking that the engines agree.
+#include <time.h>
 #include <xapian.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
+
+// Thread CPU time: what preemption on a shared machine leaves out.
+static double cpu_us()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
 
 static Xapian::Query parse(const std::string &q)
 {
@@ -58,11 +70,22 @@ int main(int argc, char **argv)
     }
     std::string mode = "top10";
     int repeat = 3;
-    for (int i = 3; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--mode"))
-            mode = argv[i + 1];
-        else if (!std::strcmp(argv[i], "--repeat"))
-            repeat = std::atoi(argv[i + 1]);
+    bool counts = false;
+    for (int i = 3; i < argc; i++) {
+        if (!std::strcmp(argv[i], "--mode") && i + 1 < argc)
+            mode = argv[++i];
+        else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--counts"))
+            counts = true;
+        else {
+            std::fprintf(stderr, "xapian_query: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (repeat < 1 || (mode != "top10" && mode != "count")) {
+        std::fprintf(stderr, "xapian_query: bad --mode or --repeat\n");
+        return 2;
     }
     Xapian::Database db(argv[1]);
     Xapian::Enquire enq(db);
@@ -75,11 +98,23 @@ int main(int argc, char **argv)
     std::vector<std::string> order;
     while (std::getline(f, line)) {
         size_t tab = line.find('\t');
+        if (tab == std::string::npos)
+            continue;
         std::string cls = line.substr(0, tab);
+        Xapian::Query q = parse(line.substr(tab + 1));
+        if (counts) {
+            enq.set_query(q);
+            std::printf("{\"engine\":\"xapian\",\"class\":\"%s\",\"q\":\"%s\",\"count\":%u}\n",
+                        cls.c_str(), line.substr(tab + 1).c_str(),
+                        enq.get_mset(0, 0, all).get_matches_estimated());
+            continue;
+        }
         if (!classes.count(cls))
             order.push_back(cls);
-        classes[cls].push_back(parse(line.substr(tab + 1)));
+        classes[cls].push_back(q);
     }
+    if (counts)
+        return 0;
     unsigned long long checksum = 0;
     // One untimed pass over every query warms the page cache and Xapian's own.
     for (const auto &cls : order)
@@ -89,13 +124,16 @@ int main(int argc, char **argv)
         }
     for (const auto &cls : order) {
         std::vector<double> us;
+        double cpu = 0;
         for (int r = 0; r < repeat; r++) {
             for (const auto &q : classes[cls]) {
+                double c0 = cpu_us();
                 auto t0 = std::chrono::steady_clock::now();
                 enq.set_query(q);
                 Xapian::MSet m = mode == "count" ? enq.get_mset(0, 0, all) : enq.get_mset(0, 10);
                 checksum += m.get_matches_estimated() + m.size();
                 auto t1 = std::chrono::steady_clock::now();
+                cpu += cpu_us() - c0;
                 us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
             }
         }
@@ -104,9 +142,10 @@ int main(int argc, char **argv)
         for (double v : us)
             sum += v;
         std::printf("{\"engine\":\"xapian\",\"mode\":\"%s\",\"class\":\"%s\",\"queries\":%zu,"
-                    "\"mean_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+                    "\"mean_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"cpu_us\":%.1f,\"qps\":%.0f}\n",
                     mode.c_str(), cls.c_str(), us.size(), sum / us.size(), us[us.size() / 2],
-                    us[std::min(us.size() - 1, us.size() * 99 / 100)]);
+                    us[std::min(us.size() - 1, us.size() * 99 / 100)], cpu / us.size(),
+                    1e6 * us.size() / sum);
     }
     std::fprintf(stderr, "xapian_query: checksum %llu\n", checksum);
     return 0;
