@@ -622,7 +622,7 @@ static void escape_utf8(sgs_buf *b, const char *s, size_t n)
 
 void sgs_wire_encode_response_json(const sgs_shard_response *r, sgs_buf *out)
 {
-    sgs_buf_printf(out, "{\"shard\":%" PRIu32 ",\"generation\":\"%" PRIu64 "\",\"total\":%" PRIu64
+    sgs_buf_printf(out, "{\"shard\":%" PRIu32 ",\"generation\":\"%016" PRIx64 "\",\"total\":%" PRIu64
                         ",\"hits\":[",
                    r->shard, r->generation, r->total);
     for (uint32_t i = 0; i < r->n_hits; i++) {

@@ -37,7 +37,8 @@
  * one), optional "k" (integer, default 10), "deadline_ms" (integer >= 0).
  * Unknown keys and wrong types are SGS_EBADREQ naming the key.
  * JSON RESPONSE: {"shard", "generation", "total", "hits": [{"id", "score",
- * "fields"}], "took_us"}; generation as a decimal string (it is 64-bit).
+ * "fields"}], "took_us"}; generation as 16 lower-case hex digits,
+ * as in the manifest, /v1/shard/info and metrics.
  *
  * Errors (either form): the HTTP status of the code and a JSON body
  * {"error": {"type", "reason"}}. */

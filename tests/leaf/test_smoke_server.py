@@ -188,7 +188,7 @@ def test_reload_under_load_never_fails_or_mixes_generations(tmp_path):
     gens = {}
     for d, prefix, n in ((a, "a", 50), (b, "b", 70)):
         g = json.load(open(os.path.join(d, "manifest.json")))["generation"]
-        gens[str(int(g, 16))] = (prefix, n)
+        gens[g] = (prefix, n)
     live = os.path.join(tmp, "live")
     shutil.copytree(a, live)
     leaf = Leaf(tmp, live, "--shard", "0")

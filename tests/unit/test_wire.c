@@ -703,7 +703,7 @@ Test(wire, json_response)
     json_t *j = json_loadb((const char *)buf.data, buf.len, 0, &je);
     cr_assert_not_null(j, "%.*s: %s", (int)buf.len, buf.data, je.text);
     cr_assert_eq(json_integer_value(json_object_get(j, "shard")), 3);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "generation")), "18364758544493064720");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "generation")), "fedcba9876543210");
     cr_assert_eq(json_integer_value(json_object_get(j, "total")), 1234567890123);
     cr_assert_eq(json_integer_value(json_object_get(j, "took_us")), 77);
     json_t *hs = json_object_get(j, "hits");
