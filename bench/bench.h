@@ -78,6 +78,7 @@ typedef struct bench_result {
     sgs_hist *class_latency[BENCH_MAX_CLASSES];
     uint64_t scheduled;  /* requests whose intended time fell in the window */
     uint64_t sent;
+    uint64_t sent_total; /* every request sent, warm-up and drain included */
     uint64_t ok;         /* 2xx answers */
     uint64_t late_sends; /* send_lag above late_ms */
     uint64_t pool_waits; /* a due request found the pool at its cap */

@@ -276,6 +276,7 @@ static void merge(totals *t, const bench_config *cfg, bench_result *res, size_t 
             sgs_hist_merge(m->class_latency[c], r->class_latency[c]);
         m->scheduled += r->scheduled;
         m->sent += r->sent;
+        m->sent_total += r->sent_total;
         m->ok += r->ok;
         m->late_sends += r->late_sends;
         m->pool_waits += r->pool_waits;
@@ -340,11 +341,11 @@ static void write_json(sgs_buf *b, const totals *t, const bench_config *cfg, con
                    (double)t->answered / cfg->duration_s, cfg->duration_s, cfg->warmup_s,
                    (long long)cfg->threads, (long long)cfg->timeout_ms, cfg->n_requests);
     sgs_buf_printf(b,
-                   "\"requests\":%llu,\"sent\":%llu,\"answered\":%llu,\"ok\":%llu,\"errors\":%llu,"
+                   "\"requests\":%llu,\"sent\":%llu,\"sent_total\":%llu,\"answered\":%llu,\"ok\":%llu,\"errors\":%llu,"
                    "\"errors_by_class\":{",
                    (unsigned long long)m->scheduled, (unsigned long long)m->sent,
-                   (unsigned long long)t->answered, (unsigned long long)m->ok,
-                   (unsigned long long)t->errors);
+                   (unsigned long long)m->sent_total, (unsigned long long)t->answered,
+                   (unsigned long long)m->ok, (unsigned long long)t->errors);
     const char *sep = "";
     for (int e = 0; e < BENCH_ERR_N; e++) {
         sgs_buf_printf(b, "%s\"%s\":%llu", sep, err_names[e], (unsigned long long)m->errors[e]);
