@@ -9,7 +9,10 @@
 #                      (default: gcide synth1m; synth10m is 8.4 GB of JSONL
 #                      and its peer indexes take about an hour)
 #   SGS_BENCH_LEAF=0   skip this benchmark inside `make bench`
-#   SGS_BENCH_REPEAT   in-process passes over the queries (default 3)
+#   SGS_BENCH_REPEAT   in-process passes over the queries, sgsearch (default 3)
+#   SGS_BENCH_PEER_REPEAT  the same for Xapian and FTS5 (default 1: FTS5
+#                      ranks OR queries in tens of milliseconds); every engine
+#                      also gets one untimed warm-up pass
 #   SGS_BENCH_PER_CLASS queries per class (default 200)
 #   SGS_BENCH_WRK_SECONDS, SGS_BENCH_WRK_CONNECTIONS  wrk run (default 3, 8)
 #   SGS_BENCH_JSON     also write all records here (one JSON object per corpus)
@@ -93,6 +96,6 @@ for c in $CORPORA; do
     # shellcheck disable=SC2086
     $PY bench/leaf/run_leaf_bench.py --corpus "$c" --dir "$WORK/leaf-$c" \
         --queries "$WORK/leaf-$c/queries.tsv" --build "$B" --peers-bin "$PEERS_BIN" \
-        --repeat "${SGS_BENCH_REPEAT:-3}" --wrk-seconds "${SGS_BENCH_WRK_SECONDS:-3}" \
+        --repeat "${SGS_BENCH_REPEAT:-3}" --peer-repeat "${SGS_BENCH_PEER_REPEAT:-1}" --wrk-seconds "${SGS_BENCH_WRK_SECONDS:-3}" \
         --wrk-connections "${SGS_BENCH_WRK_CONNECTIONS:-8}" $json
 done

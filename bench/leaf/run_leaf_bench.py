@@ -11,7 +11,7 @@ Prints one JSON line per measurement on stdout and writes all of them, with
 the machine and the agreement check, to --json.
 
 usage: run_leaf_bench.py --corpus NAME --dir WORKDIR --queries FILE --build B
-           --peers-bin DIR [--json OUT] [--repeat R] [--wrk-seconds S]
+           --peers-bin DIR [--json OUT] [--repeat R] [--peer-repeat R] [--wrk-seconds S]
            [--wrk-connections N] [--leaf-threads T]
 WORKDIR holds sgs/ (sgs-index output, one shard), xapian/ and fts5.db.
 """
@@ -62,6 +62,8 @@ def bench_eval(a, mode):
                          "queries": int(r["n"]), "mean_us": float(r["mean_us"]),
                          "p50_us": float(r["p50_us"]), "p99_us": float(r["p99_us"]),
                          "qps": float(r["qps"]), "mean_total": float(r["mean_total"])})
+            if "cpu_us" in r:
+                recs[-1]["cpu_us"] = float(r["cpu_us"])
     if not recs:
         raise SystemExit("bench-leaf: no table from bench_eval:\n" + out)
     return recs
@@ -69,7 +71,7 @@ def bench_eval(a, mode):
 
 def peer(a, tool, db, mode):
     out = subprocess.run([os.path.join(a.peers_bin, tool), db, a.queries, "--mode", mode,
-                          "--repeat", str(a.repeat)],
+                          "--repeat", str(a.peer_repeat)],
                          check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
@@ -198,6 +200,7 @@ def main():
     ap.add_argument("--peers-bin", required=True)
     ap.add_argument("--json")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--peer-repeat", type=int, default=1)
     ap.add_argument("--wrk-seconds", type=int, default=3)
     ap.add_argument("--wrk-connections", type=int, default=8)
     ap.add_argument("--leaf-threads", type=int, default=0)
@@ -252,7 +255,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"corpus": a.corpus, "n_docs": n_docs, "agreement": agree,
-                       "repeat": a.repeat, "wrk_seconds": a.wrk_seconds,
+                       "repeat": a.repeat, "peer_repeat": a.peer_repeat, "wrk_seconds": a.wrk_seconds,
                        "wrk_connections": a.wrk_connections, "records": recs}, f, indent=1)
 
 
