@@ -32,21 +32,21 @@ def run_queries(corpus, leaf, seed, n, form, shards=1, shard=0, max_depth=3):
 
 @pytest.mark.parametrize("form", ["q", "query"])
 def test_synthetic_corpus_matches_reference(synth, synth_leaf, seed, form):
-    run_queries(synth, synth_leaf, seed, 1000, form)
+    run_queries(synth, synth_leaf, seed, 700, form)
 
 
 @pytest.mark.parametrize("form", ["q", "query"])
 def test_gcide_sample_matches_reference(gcide, gcide_leaf, seed, form):
-    run_queries(gcide, gcide_leaf, seed + 1, 700, form)
+    run_queries(gcide, gcide_leaf, seed + 1, 500, form)
 
 
 def test_deeper_queries_match_reference(synth, synth_leaf, seed):
-    run_queries(synth, synth_leaf, seed + 2, 400, "q", max_depth=5)
+    run_queries(synth, synth_leaf, seed + 2, 300, "q", max_depth=5)
 
 
 def test_each_shard_of_a_three_shard_build_matches_reference(synth, synth_leaves3, seed):
     for s, leaf in enumerate(synth_leaves3):
-        run_queries(synth, leaf, seed + 10 + s, 300, "q" if s % 2 else "query", shards=3, shard=s)
+        run_queries(synth, leaf, seed + 10 + s, 200, "q" if s % 2 else "query", shards=3, shard=s)
 
 
 def test_hand_written_queries(synth, synth_leaf):
