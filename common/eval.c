@@ -44,6 +44,10 @@
  * maxima up to 1e-6 below a recomputed score, and the bound is a sum. */
 #define BOUND_SLACK (1.0 + 1e-5)
 
+/* How many postings ahead MaxScore prefetches document lengths (4 measured
+ * best of 0, 4, 8, 16 on the 1M synthetic shard). */
+#define PF_AHEAD 4u
+
 typedef enum { N_EMPTY, N_ALL, N_TERM, N_AND, N_OR, N_COMPL } nkind;
 
 typedef struct enode enode;
@@ -706,7 +710,15 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
         }
         uint32_t nd = SGS_ITER_END;
         for (uint32_t i = e; i < n; i++) {
-            uint32_t id = m[i].it->doc == d ? sgs_term_iter_next(m[i].it) : m[i].it->doc;
+            sgs_term_iter *it = m[i].it;
+            uint32_t id = it->doc;
+            if (id == d) {
+                id = sgs_term_iter_next(it);
+                /* Lengths a few candidates ahead, so the misses overlap. */
+                if (it->encoding == SGS_POSTINGS_BLOCKS && it->pos + PF_AHEAD < it->count)
+                    __builtin_prefetch(ev->doc_lengths +
+                                       4 * (uint64_t)it->docs[it->pos + PF_AHEAD]);
+            }
             nd = id < nd ? id : nd;
         }
         d = nd;

@@ -47,8 +47,9 @@ typedef struct sgs_eval_result {
  * been opened with both verify flags. k may be 0 (count only), at most
  * SGS_EVAL_MAX_K. deadline_ns is an absolute CLOCK_MONOTONIC time in
  * nanoseconds (0: none). Returns 0 and fills *out, or SGS_ETIMEOUT when the
- * deadline passes mid-evaluation (*out then undefined), or SGS_EK_LARGE.
- * All memory from arena a. */
+ * deadline passes mid-evaluation (*out then undefined), or SGS_EK_LARGE, or
+ * SGS_ECORRUPT (naming the term and block) when postings bytes are
+ * inconsistent; never reads outside the mapping. All memory from arena a. */
 int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64_t deadline_ns,
              sgs_arena *a, sgs_eval_result *out, sgs_err *err);
 

@@ -62,9 +62,10 @@ static int set_value(const sgs_flag *f, const char *text, const char *source, bo
         sgs_strlist *list = f->dest;
         if (!append) {
             list->n = 0;
-            /* Environment values are comma-separated; split into owned pieces
-             * kept for the program's lifetime (flags are parsed once). */
-            char *copy = sgs_xstrdup(text);
+            /* Environment values are comma-separated; the pieces live in
+             * the list's own storage until sgs_strlist_fini(). */
+            free(list->storage);
+            char *copy = list->storage = sgs_xstrdup(text);
             for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
                  tok = strtok_r(NULL, ",", &save))
                 strlist_push(list, tok);
@@ -202,7 +203,9 @@ void sgs_flags_usage(FILE *out, const char *synopsis, const sgs_flag *flags, siz
 void sgs_strlist_fini(sgs_strlist *list)
 {
     free(list->items);
+    free(list->storage);
     list->items = NULL;
+    list->storage = NULL;
     list->n = 0;
 }
 

@@ -25,10 +25,12 @@ typedef enum sgs_flag_type {
 } sgs_flag_type;
 
 /* A list of strings collected from a repeatable flag. Owned by the caller;
- * free with sgs_strlist_fini(). The strings themselves are borrowed. */
+ * free with sgs_strlist_fini(). Strings from argv are borrowed; pieces split
+ * from an environment value live in storage, which the list owns. */
 typedef struct sgs_strlist {
     const char **items;
     size_t n;
+    char *storage; /* private: the split copy of an environment value, or NULL */
 } sgs_strlist;
 
 typedef struct sgs_flag {
@@ -66,7 +68,7 @@ void sgs_flags_usage(FILE *out, const char *synopsis, const sgs_flag *flags, siz
 /* Parses a size with an optional K, M, G or T suffix (powers of 1024). */
 int sgs_parse_size(const char *text, uint64_t *out);
 
-/* Frees the list's array (not the strings). */
+/* Frees the list's array and its own storage (not borrowed argv strings). */
 void sgs_strlist_fini(sgs_strlist *list);
 
 #endif

@@ -225,7 +225,8 @@ int main(int argc, char **argv)
             sum += (double)bc->lat_ns[i];
         double mean_us = sum / (double)bc->n / 1e3;
         double p50 = (double)bc->lat_ns[bc->n / 2] / 1e3;
-        double p99 = (double)bc->lat_ns[(bc->n * 99) / 100 < bc->n ? (bc->n * 99) / 100 : bc->n - 1] / 1e3;
+        size_t i99 = (bc->n * 99) / 100 < bc->n ? (bc->n * 99) / 100 : bc->n - 1;
+        double p99 = (double)bc->lat_ns[i99] / 1e3;
         double cpu_us = bc->sum_cpu_ns / (double)bc->n / 1e3;
         printf("%-8s %7zu %9.1f %9.1f %9.1f %9.1f %9.0f %12.1f %11.0f\n", bc->name, bc->n,
                mean_us, p50, p99, cpu_us, 1e6 / mean_us, cpu_us / mdocs,

@@ -288,8 +288,9 @@ static sgs_query_node *random_flat(const fixture *fx, rng *r, sgs_arena *a)
     uint32_t n = 2 + rng_below(r, 4);
     sgs_query_node *q = mk(a, is_and ? SGS_QUERY_AND : SGS_QUERY_OR, n);
     for (uint32_t i = 0; i < n; i++) {
-        sgs_query_node *t = rng_below(r, 25) == 0 ? random_term(fx, r, a)
-                                                  : mk_term(a, fx->names[rng_below(r, fx->n_terms)]);
+        sgs_query_node *t = rng_below(r, 25) == 0
+                                ? random_term(fx, r, a)
+                                : mk_term(a, fx->names[rng_below(r, fx->n_terms)]);
         if (is_and && i > 0 && rng_below(r, 3) == 0) {
             sgs_query_node *x = mk(a, SGS_QUERY_NOT, 1);
             x->children[0] = t;

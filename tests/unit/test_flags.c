@@ -69,6 +69,7 @@ Test(flags, repeatable_list_and_env_csv, .init = clear_env)
     cr_assert_eq(parse(6, argv2, &err), SGS_FLAGS_RUN);
     cr_assert_eq(list.n, 3);
     cr_assert_str_eq(list.items[2], "z");
+    sgs_strlist_fini(&list);
 }
 
 Test(flags, errors_name_the_flag, .init = clear_env)

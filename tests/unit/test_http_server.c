@@ -202,7 +202,7 @@ static sgs_http_route routes[] = {
     {"POST", "/hold", h_hold, &fx},
 };
 
-static sgs_http_server *start(unsigned threads, unsigned max_inflight)
+static sgs_http_server *start_with(unsigned threads, unsigned max_inflight, unsigned timeout_s)
 {
     memset(&fx, 0, sizeof fx);
     pthread_mutex_init(&fx.lock, NULL);
@@ -210,7 +210,7 @@ static sgs_http_server *start(unsigned threads, unsigned max_inflight)
     sgs_http_config cfg = {
         .listen = "127.0.0.1:0",
         .threads = threads,
-        .conn_timeout_s = 10,
+        .conn_timeout_s = timeout_s,
         .max_body = 1000,
         .max_inflight = max_inflight,
         .routes = routes,
@@ -226,6 +226,11 @@ static sgs_http_server *start(unsigned threads, unsigned max_inflight)
     cr_assert_not_null(srv, "%s", err.msg);
     cr_assert_neq(sgs_http_server_port(srv), 0);
     return srv;
+}
+
+static sgs_http_server *start(unsigned threads, unsigned max_inflight)
+{
+    return start_with(threads, max_inflight, 10);
 }
 
 static void stop(sgs_http_server *srv)
@@ -428,4 +433,18 @@ Test(http_server, stop_past_the_drain_timeout_still_waits_for_parked_requests)
     cr_assert_eq(sgs_http_server_stop(srv, 0), 1);
     pthread_join(t, NULL);
     close(fd);
+}
+
+Test(http_server, idle_connections_are_closed_after_the_timeout)
+{
+    sgs_http_server *srv = start_with(1, 0, 1);
+    int fd = dial(sgs_http_server_port(srv));
+    /* Half a request, then silence: the server hangs up (the client's own
+     * receive timeout is 5 s, so a server that never closes fails here). */
+    send_all(fd, "GET /hello HTTP/1.1\r\n", 21);
+    char c;
+    ssize_t n = recv(fd, &c, 1, 0);
+    cr_assert_eq(n, 0, "expected the server to close the idle connection, recv gave %zd", n);
+    close(fd);
+    stop(srv);
 }

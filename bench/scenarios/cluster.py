@@ -1,0 +1,339 @@
+"""Shared machinery of the load scenarios: build a synthetic index, start
+and stop real sgs-leaf and sgs-root processes on loopback (OS-chosen ports,
+learnt from --port-file), run sgs-bench against the root, scrape Prometheus
+counters, freeze a replica on a schedule with SIGSTOP/SIGCONT, and plot
+percentile curves with gnuplot.
+
+Invariants: every process started here is tracked by its Cluster and is
+killed (by PID, never by name) when the Cluster closes, even on error; a
+frozen process is always continued before it is killed. Nothing listens off
+127.0.0.1."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("SGS_BUILD", "build/release"))
+SGS_INDEX = os.path.join(BUILD, "sgs-index")
+SGS_SYNTH = os.path.join(BUILD, "sgs-synth")
+SGS_LEAF = os.path.join(BUILD, "sgs-leaf")
+SGS_ROOT = os.path.join(BUILD, "sgs-root")
+SGS_BENCH = os.path.join(BUILD, "sgs-bench")
+MAKE_QUERIES = os.path.join(ROOT, "bench", "leaf", "make_queries.py")
+RESULTS = os.path.join(ROOT, "bench", "results")
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def missing_programs():
+    """Names of the programs the scenarios need that are not built."""
+    return [p for p in (SGS_INDEX, SGS_SYNTH, SGS_LEAF, SGS_ROOT, SGS_BENCH)
+            if not os.access(p, os.X_OK)]
+
+
+def build_index(workdir, n_docs, n_shards, vocab=20000, seed=1):
+    """Builds a synthetic corpus of n_docs into n_shards; returns the index dir."""
+    out = os.path.join(workdir, f"idx-{n_docs}-{n_shards}")
+    if os.path.exists(os.path.join(out, "manifest.json")):
+        return out
+    synth = subprocess.Popen([SGS_SYNTH, "--docs", str(n_docs), "--vocab", str(vocab),
+                              "--seed", str(seed), "--mean-len", "60"], stdout=subprocess.PIPE)
+    subprocess.run([SGS_INDEX, "build", "--input", "-", "--shards", str(n_shards), "--out", out,
+                    "--quiet", "--threads", "2", "--generation", "00000000000000%02x" % (seed & 0xff or 1)],
+                   stdin=synth.stdout, check=True)
+    synth.stdout.close()
+    if synth.wait() != 0:
+        raise RuntimeError("sgs-synth failed")
+    return out
+
+
+def make_queries(index_dir, out, per_class=100, seed=1):
+    subprocess.run([sys.executable, MAKE_QUERIES, index_dir, out, "--per-class", str(per_class),
+                    "--seed", str(seed), "--pool", "2000", "--skip", "20", "--build", BUILD],
+                   check=True)
+    return out
+
+
+def http_get(url, timeout=2.0):
+    """(status, body text) of a GET; (0, reason) when nothing answered."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+    except Exception as e:  # refused, reset, timeout
+        return 0, str(e)
+
+
+def scrape(url, prefix):
+    """Sum of every Prometheus sample whose metric name starts with prefix."""
+    st, text = http_get(url + "/metrics")
+    if st != 200:
+        return None
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(prefix):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name.endswith(("_bucket", "_sum", "_count")):
+            continue
+        try:
+            total += float(line.rsplit(" ", 1)[1])
+        except ValueError:
+            pass
+    return total
+
+
+def metrics_text(url):
+    st, text = http_get(url + "/metrics")
+    return text if st == 200 else ""
+
+
+class Proc:
+    """One started server: its argv, PID, port and log file."""
+
+    def __init__(self, name, argv, workdir, port=0):
+        self.name, self.argv, self.workdir = name, argv, workdir
+        self.port_file = os.path.join(workdir, f"{name}.port")
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.port = port
+        self.popen = None
+        self.frozen = False
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        listen = f"127.0.0.1:{self.port}"
+        argv = self.argv + ["--listen", listen, "--port-file", self.port_file]
+        self.popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                      stderr=open(self.log_path, "ab"))
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.popen.returncode}; see {self.log_path}:\n"
+                                   + open(self.log_path, errors="replace").read()[-2000:])
+            try:
+                with open(self.port_file) as f:
+                    text = f.read()
+                if text.endswith("\n"):
+                    self.port = int(text)
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.02)
+        else:
+            raise RuntimeError(f"{self.name} wrote no port file")
+        return self
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
+            if http_get(self.url + "/readyz", 1.0)[0] == 200:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready after {timeout} s")
+
+    def signal(self, sig):
+        if self.popen and self.popen.poll() is None:
+            os.kill(self.popen.pid, sig)
+
+    def kill(self):
+        if self.popen and self.popen.poll() is None:
+            if self.frozen:
+                os.kill(self.popen.pid, signal.SIGCONT)
+                self.frozen = False
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+    def stop(self):
+        if self.popen and self.popen.poll() is None:
+            if self.frozen:
+                os.kill(self.popen.pid, signal.SIGCONT)
+                self.frozen = False
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+class Cluster:
+    """shards x replicas leaves and one root over one index; a context manager."""
+
+    def __init__(self, index_dir, shards, replicas, workdir, root_flags=(), leaf_threads=1):
+        self.index_dir, self.shards, self.replicas = index_dir, shards, replicas
+        self.workdir = workdir
+        self.root_flags = list(root_flags)
+        self.leaves = {}  # (shard, replica) -> Proc
+        self.root = None
+        self.leaf_threads = leaf_threads
+
+    def __enter__(self):
+        try:
+            for s in range(self.shards):
+                for r in range(self.replicas):
+                    p = Proc(f"leaf-{s}-{r}", [SGS_LEAF, "--index", self.index_dir, "--shard", str(s),
+                                              "--threads", str(self.leaf_threads),
+                                              "--log-level", "warn"], self.workdir)
+                    self.leaves[(s, r)] = p.start()
+            for p in self.leaves.values():
+                p.wait_ready()
+            argv = [SGS_ROOT]
+            for s in range(self.shards):
+                urls = ",".join(self.leaves[(s, r)].url for r in range(self.replicas))
+                argv += ["--shard", f"{s}={urls}"]
+            self.root = Proc("root", argv + self.root_flags, self.workdir).start()
+            self.root.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for p in list(self.leaves.values()) + ([self.root] if self.root else []):
+            try:
+                p.kill()
+            except Exception:
+                pass
+
+    def leaf_queries(self):
+        """Total sgs_leaf_queries_total over the live leaves."""
+        return sum(scrape(p.url, "sgs_leaf_queries_total") or 0 for p in self.leaves.values())
+
+
+class Freezer(threading.Thread):
+    """Freezes a process with SIGSTOP for stop_ms out of every period_ms."""
+
+    def __init__(self, proc, stop_ms, period_ms):
+        super().__init__(daemon=True)
+        self.proc, self.stop_s, self.period_s = proc, stop_ms / 1000, period_ms / 1000
+        self.halt = threading.Event()
+        self.stops = 0
+
+    def run(self):
+        t0 = time.monotonic()
+        k = 0
+        while not self.halt.is_set():
+            k += 1
+            nxt = t0 + k * self.period_s - self.stop_s
+            if self.halt.wait(max(0.0, nxt - time.monotonic())):
+                break
+            self.proc.signal(signal.SIGSTOP)
+            self.proc.frozen = True
+            self.stops += 1
+            time.sleep(self.stop_s)
+            self.proc.signal(signal.SIGCONT)
+            self.proc.frozen = False
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+        if self.proc.frozen:
+            self.proc.signal(signal.SIGCONT)
+            self.proc.frozen = False
+
+
+def bench(url, queries, outdir, name, rate=None, connections=None, duration=10, warmup=0,
+          timeout_ms=2000, extra=(), raw=False):
+    """Runs sgs-bench; returns its JSON report (also left at outdir/name.json)."""
+    js = os.path.join(outdir, f"{name}.json")
+    argv = [SGS_BENCH, "--url", url, "--queries", queries, "--duration", str(duration),
+            "--warmup", str(warmup), "--json", js, "--label", name, "--timeout-ms", str(timeout_ms),
+            "--quiet"]
+    argv += ["--rate", str(rate)] if rate else ["--connections", str(connections)]
+    if raw:
+        argv += ["--raw", os.path.join(outdir, f"{name}.raw")]
+    argv += list(extra)
+    subprocess.run(argv, check=True, timeout=duration + warmup + timeout_ms / 1000 + 60)
+    with open(js) as f:
+        rep = json.load(f)
+    L = rep["latency_ms"]
+    log(f"{name}: {rep['achieved_rate']:.0f} req/s  p50 {L['p50']:.2f}  p99 {L['p99']:.2f}  "
+        f"p99.9 {L['p999']:.2f}  max {L['max']:.2f} ms  errors {rep['errors']}  "
+        f"partial {rep['partial']}  hedged {100 * rep['hedge_rate']:.2f} %"
+        + ("  GENERATOR SATURATED " + ",".join(rep["generator"]["reasons"])
+           if rep["generator"]["saturated"] else ""))
+    return rep
+
+
+def plot_percentiles(outdir, name, title, runs):
+    """Writes outdir/name.png: latency against percentile (log scale in
+    1/(1-q), as HdrHistogram plots) for each (label, report) in runs.
+    Returns the PNG path, or None when gnuplot is not installed."""
+    gp = shutil.which("gnuplot")
+    dat_paths = []
+    for i, (label, rep) in enumerate(runs):
+        path = os.path.join(outdir, f"{name}.{i}.dat")
+        with open(path, "w") as f:
+            for s in rep["spectrum"]:
+                if s["q"] < 1.0:
+                    f.write(f"{1.0 / (1.0 - s['q']):.6g} {max(s['ms'], 0.001):.6g}\n")
+        dat_paths.append((label, path))
+    png = os.path.join(outdir, f"{name}.png")
+    script = os.path.join(outdir, f"{name}.gp")
+    with open(script, "w") as f:
+        f.write("set terminal pngcairo size 900,560\n")
+        f.write(f"set output '{png}'\n")
+        f.write(f"set title '{title}'\n")
+        f.write("set logscale xy\nset grid\nset key left top\n")
+        f.write("set xlabel 'percentile'\nset ylabel 'latency (ms, from intended send)'\n")
+        f.write("set xtics ('0' 1, '90' 10, '99' 100, '99.9' 1000, '99.99' 10000, '99.999' 100000)\n")
+        f.write("plot " + ", ".join(f"'{p}' using 1:2 with linespoints title '{l}'"
+                                    for l, p in dat_paths) + "\n")
+    if not gp:
+        log("gnuplot not installed (scripts/deps.sh bench): no plot")
+        return None
+    subprocess.run([gp, script], check=True)
+    return png
+
+
+def workdir(args, scenario):
+    """The results folder (args.out, else bench/results/<scenario>[-short]) and a scratch dir."""
+    out = args.out or os.path.join(RESULTS, scenario + ("-short" if args.short else ""))
+    os.makedirs(out, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=f"sgs-{scenario}-")
+    return out, scratch
+
+
+def common_args(parser):
+    parser.add_argument("--short", action="store_true", help="seconds-long form (for make test)")
+    parser.add_argument("--out", help="results folder (default bench/results/<scenario>)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    return parser
+
+
+def write_summary(out, summary):
+    path = os.path.join(out, "summary.json")
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    return path
+
+
+def pct(a, b):
+    return 100.0 * a / b if b else 0.0
+
+
+def table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(x).rjust(w) for x, w in zip(r, widths))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
