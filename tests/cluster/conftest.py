@@ -14,8 +14,6 @@ Invariants:
     build/<SGS_BUILD>/sgs-root does not exist.
 """
 import http.client
-import importlib.util
-import json
 import os
 import random
 import signal
@@ -27,48 +25,19 @@ import urllib.parse
 
 import pytest
 
+import sgs
+from sgs import (SAN, SANITIZER_MARKERS, SGS_LEAF, SGS_ROOT, SLOW, build_index,  # noqa: F401
+                 manifest, shard_of, synthetic_docs, test_seed, tokenize, write_jsonl)
+
 # The test modules import these helpers as `cluster_conftest` (several
 # folders hold a conftest.py, so the bare name is ambiguous).
 sys.modules.setdefault("cluster_conftest", sys.modules[__name__])
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, os.environ.get("SGS_BUILD", "build/release"))
-SGS_INDEX = os.path.join(BUILD, "sgs-index")
-SGS_LEAF = os.path.join(BUILD, "sgs-leaf")
-SGS_ROOT = os.path.join(BUILD, "sgs-root")
-
-SAN = bool(os.environ.get("SGS_SAN"))
-SLOW = 4.0 if SAN else 1.0  # every wait scales with this under sanitizers
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:")
+ROOT = sgs.ROOT
+BUILD = sgs.BUILD
 
 
-def _load_index_helpers():
-    """The corpus generators and tokenizer of the indexer tests (one copy)."""
-    path = os.path.join(ROOT, "tests", "index", "conftest.py")
-    spec = importlib.util.spec_from_file_location("sgs_index_test_helpers", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_ix = _load_index_helpers()
-tokenize = _ix.tokenize
-synthetic_docs = _ix.synthetic_docs
-write_jsonl = _ix.write_jsonl
-shard_of = _ix.shard_of
-
-
-def test_seed():
-    """SGS_TEST_SEED or a fresh seed, printed so a failure can be rerun."""
-    seed = int(os.environ.get("SGS_TEST_SEED", random.randrange(1 << 31)))
-    print("SGS_TEST_SEED=%d" % seed)
-    return seed
-
-
-test_seed.__test__ = False
-
-
-def vocab_docs(seed, n, vocab=60, prefix="d", min_words=1, max_words=20):
+def vocab_docs(seed, n, vocab=60, prefix="d", max_words=20):
     """n documents over the words t0..t<vocab-1> drawn with Zipf weights, so
     queries can mix frequent and rare words; ids are prefix-NNNNN."""
     rng = random.Random(seed)
@@ -77,87 +46,23 @@ def vocab_docs(seed, n, vocab=60, prefix="d", min_words=1, max_words=20):
     docs = []
     for i in range(n):
         title = " ".join(rng.choices(words, weights, k=rng.randint(1, 4)))
-        body = " ".join(rng.choices(words, weights, k=rng.randint(min_words - 1, max_words)))
+        body = " ".join(rng.choices(words, weights, k=rng.randint(0, max_words)))
         docs.append({"id": "%s-%05d" % (prefix, i), "title": title, "body": body})
     return docs
 
 
-def build_index(docs, out_dir, shards, generation=None):
-    """Writes docs as JSON Lines beside out_dir and builds shards shards into
-    it with sgs-index; generation: int or 16-hex string (default random)."""
-    out_dir = str(out_dir)
-    src = out_dir.rstrip("/") + ".jsonl"
-    write_jsonl(src, docs)
-    args = [SGS_INDEX, "build", "--input", src, "--shards", str(shards), "--out", out_dir]
-    if generation is not None:
-        args += ["--generation", generation if isinstance(generation, str)
-                 else "%016x" % generation]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=300 * SLOW)
-    assert r.returncode == 0, "sgs-index build failed (%d): %s" % (r.returncode, r.stderr)
-    return out_dir
-
-
-def manifest(index_dir):
-    with open(os.path.join(str(index_dir), "manifest.json"), encoding="utf-8") as f:
-        return json.load(f)
-
-# ---------------------------------------------------------------- HTTP
-
-
-class Reply:
-    def __init__(self, status, headers, body, took):
-        self.status = status
-        self.headers = headers  # lower-case name -> value
-        self.body = body
-        self.took = took  # seconds, as the client saw it
-        self._json = None
-
-    @property
-    def json(self):
-        if self._json is None:
-            self._json = json.loads(self.body)
-        return self._json
-
-    def __repr__(self):
-        return "Reply(%d, %r)" % (self.status, self.body[:400])
-
-
-class Client:
-    """One keep-alive HTTP/1.1 connection to 127.0.0.1:port."""
+class Client(sgs.Http):
+    """One keep-alive HTTP/1.1 connection to 127.0.0.1:port; replies carry
+    .took, the seconds the client waited."""
 
     def __init__(self, port, timeout=30):
-        self.port = port
-        self.timeout = timeout * SLOW
-        self.conn = None
+        super().__init__("http://127.0.0.1:%d" % port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, json_body=None):
-        headers = dict(headers or {})
-        if json_body is not None:
-            body = json.dumps(json_body, ensure_ascii=False).encode()
-            headers.setdefault("Content-Type", "application/json")
-        if isinstance(body, str):
-            body = body.encode()
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         t0 = time.monotonic()
-        try:
-            self.conn.request(method, path, body=body, headers=headers)
-            r = self.conn.getresponse()
-            data = r.read()
-        except Exception:
-            self.close()
-            raise
-        reply = Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, data,
-                      time.monotonic() - t0)
-        if r.will_close:
-            self.close()
+        reply = super().request(method, path, body=body, headers=headers, json_body=json_body)
+        reply.took = time.monotonic() - t0
         return reply
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body, **kw)
 
     def search(self, q=None, query=None, **params):
         """POST /search with q or query plus params."""
@@ -171,11 +76,6 @@ class Client:
     def search_get(self, q, **params):
         params = dict(params, q=q)
         return self.get("/search?" + urllib.parse.urlencode(params))
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def metrics(port):
@@ -222,6 +122,7 @@ class Proc:
             self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err, env=full_env)
         self.stopped = False
+        sgs._LIVE.add(self)  # killed at session end at the latest
         return self
 
     @property
@@ -292,6 +193,7 @@ class Proc:
         self.signal(signal.SIGKILL)
         self.proc.wait(10)
         self.stopped = True
+        sgs._LIVE.discard(self)
 
     def kill(self):
         self.signal(signal.SIGCONT)
@@ -301,6 +203,7 @@ class Proc:
         except subprocess.TimeoutExpired:
             pass
         self.stopped = True
+        sgs._LIVE.discard(self)
 
     def stop(self, timeout=20):
         """SIGCONT (it may be stopped), SIGTERM, SIGKILL after timeout. Returns
@@ -315,6 +218,7 @@ class Proc:
             self.kill()
             rc = None
         self.stopped = True
+        sgs._LIVE.discard(self)
         return rc
 
     def sanitizer_reports(self):
