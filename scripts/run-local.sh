@@ -12,6 +12,9 @@
 #   SGS_SHARDS         shards                         (4)
 #   SGS_REPLICAS       replicas per shard             (2)
 #   SGS_RUN_PORT_BASE  the root listens on it, leaf i on base+1+i   (7100)
+#   SGS_ROOT_PORT, SGS_LEAF_BASE_PORT  the root's port and leaf 0's, when set
+#                      (default from SGS_RUN_PORT_BASE)
+#   SGS_LEAF_THREADS   worker threads per leaf        (1: eight leaves share the cores)
 #   SGS_RUN_TIMEOUT_S  how long to wait for readiness (120)
 #
 # Leaf i = replica * SHARDS + shard (the StatefulSet ordinal), so the default
@@ -25,6 +28,9 @@ DATA=${SGS_DATA:-data}
 SHARDS=${SGS_SHARDS:-4}
 REPLICAS=${SGS_REPLICAS:-2}
 BASE=${SGS_RUN_PORT_BASE:-7100}
+ROOT_PORT=${SGS_ROOT_PORT:-$BASE}
+LEAF_BASE=${SGS_LEAF_BASE_PORT:-$((BASE + 1))}
+LEAF_THREADS=${SGS_LEAF_THREADS:-1}
 TIMEOUT=${SGS_RUN_TIMEOUT_S:-120}
 RUN="$DATA/run"
 mkdir -p "$DATA" "$RUN"
@@ -83,32 +89,32 @@ wait_ready() {
     done
 }
 
-# The leaves: leaf i = replica * SHARDS + shard on port BASE + 1 + i.
+# The leaves: leaf i = replica * SHARDS + shard on port LEAF_BASE + i.
 i=0
 total=$((SHARDS * REPLICAS))
 while [ "$i" -lt "$total" ]; do
     shard=$((i % SHARDS))
     replica=$((i / SHARDS))
-    port=$((BASE + 1 + i))
+    port=$((LEAF_BASE + i))
     log="$RUN/leaf-$shard-$replica.log"
     setsid "$B/sgs-leaf" --index "$IDX" --shard "$shard" --listen "127.0.0.1:$port" \
-        </dev/null >"$log" 2>&1 &
+        --threads "$LEAF_THREADS" </dev/null >"$log" 2>&1 &
     echo "$! sgs-leaf $port" >> "$RUN/pids"
     i=$((i + 1))
 done
 i=0
 while [ "$i" -lt "$total" ]; do
-    port=$((BASE + 1 + i))
+    port=$((LEAF_BASE + i))
     pid=$(sed -n "$((i + 1))p" "$RUN/pids" | cut -d' ' -f1)
     wait_ready "http://127.0.0.1:$port" "$RUN/leaf-$((i % SHARDS))-$((i / SHARDS)).log" "$pid"
     i=$((i + 1))
 done
-echo "run: $total leaves ready ($SHARDS shards x $REPLICAS replicas, ports $((BASE + 1))-$((BASE + total)))"
+echo "run: $total leaves ready ($SHARDS shards x $REPLICAS replicas, ports $LEAF_BASE-$((LEAF_BASE + total - 1)))"
 
 if [ ! -x "$B/sgs-root" ]; then
     cat <<MSG
 run: sgs-root is not built yet, so only the leaves run. Query one shard:
-  curl -s localhost:$((BASE + 1))/v1/shard/search -d '{"q": "apple OR pear", "k": 3}'
+  curl -s localhost:$LEAF_BASE/v1/shard/search -d '{"q": "apple OR pear", "k": 3}'
 Stop: scripts/stop-local.sh   (PIDs in $RUN/pids, logs in $RUN/)
 MSG
     exit 0
@@ -120,25 +126,27 @@ while [ "$s" -lt "$SHARDS" ]; do
     urls=
     r=0
     while [ "$r" -lt "$REPLICAS" ]; do
-        urls="$urls${urls:+,}http://127.0.0.1:$((BASE + 1 + r * SHARDS + s))"
+        urls="$urls${urls:+,}http://127.0.0.1:$((LEAF_BASE + r * SHARDS + s))"
         r=$((r + 1))
     done
     set -- "$@" --shard "$s=$urls"
     s=$((s + 1))
 done
-setsid "$B/sgs-root" --listen "127.0.0.1:$BASE" "$@" </dev/null >"$RUN/root.log" 2>&1 &
-echo "$! sgs-root $BASE" >> "$RUN/pids"
-wait_ready "http://127.0.0.1:$BASE" "$RUN/root.log" "$!"
+setsid "$B/sgs-root" --listen "127.0.0.1:$ROOT_PORT" "$@" </dev/null >"$RUN/root.log" 2>&1 &
+echo "$! sgs-root $ROOT_PORT" >> "$RUN/pids"
+wait_ready "http://127.0.0.1:$ROOT_PORT" "$RUN/root.log" "$!"
 
-R="localhost:$BASE"
+R="localhost:$ROOT_PORT"
 cat <<MSG
-run: sgs-root ready on 127.0.0.1:$BASE over $SHARDS shards x $REPLICAS replicas of $IDX.
+run: sgs-root ready on 127.0.0.1:$ROOT_PORT over $SHARDS shards x $REPLICAS replicas of $IDX.
 
 Try:
   curl -s '$R/search?q=apple&k=3'
   curl -s '$R/search?q=apple+OR+pear&k=5'
   curl -s '$R/search?q=fruit+-apple&k=5'
   curl -s '$R/search?q=red+round+fruit&k=5'
+  curl -s '$R/search?q=(cat+OR+dog)+-hot&k=3&fields=title'
+  curl -s $R/search -d '{"q": "river bank", "k": 3, "timeout_ms": 200}'
   curl -s $R/search -d '{"q": "horse NOT cart", "k": 5}'
   curl -s $R/search -d '{"query": {"or": [{"term": "cat"}, {"term": "dog"}]}, "k": 3}'
   curl -s $R/v1/info

@@ -16,10 +16,15 @@ if [ ! -s "$PIDS" ]; then
     exit 0
 fi
 
-# ours PID PROG: true when PID runs PROG (its command line's first word ends with PROG).
+# ours PID PROG: true when PID runs PROG (its command line's first word ends
+# with PROG; a line with no PROG, as older PID files have, accepts either server).
 ours() {
     [ -r "/proc/$1/cmdline" ] || return 1
     exe=$(tr '\0' '\n' < "/proc/$1/cmdline" | head -n 1)
+    case "${2:-}:$exe" in
+        :*/sgs-leaf | :*/sgs-root) return 0 ;;
+        :*) return 1 ;;
+    esac
     case "$exe" in
         */"$2" | "$2") return 0 ;;
         *) return 1 ;;
@@ -29,6 +34,7 @@ ours() {
 live=
 while read -r pid prog _; do
     [ -n "$pid" ] || continue
+    prog=${prog:-}
     if ours "$pid" "$prog"; then
         kill -TERM "$pid" 2>/dev/null || true
         live="$live $pid:$prog"

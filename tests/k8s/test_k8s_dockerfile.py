@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, K8S, REPO
+from k8s_lib import BUILD, K8S, REPO
 
 DOCKERFILE = os.path.join(K8S, "Dockerfile")
 # Libraries debian:bookworm-slim already holds (apt itself needs them).

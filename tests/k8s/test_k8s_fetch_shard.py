@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, K8S
+from k8s_lib import BUILD, K8S
 
 SCRIPT = os.path.join(K8S, "fetch-shard.sh")
 SGS_INDEX = os.path.join(BUILD, "sgs-index")

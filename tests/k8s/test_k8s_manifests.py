@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import K8S, find, validate_docs
+from k8s_lib import K8S, find, validate_docs
 import kustomize_lite
 import os
 
@@ -141,9 +141,11 @@ def test_grace_period_covers_prestop_drain_and_longest_query(rendered):
     assert leaf_drain_s >= root_max_s
     leaf_grace = sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert leaf_grace > prestop_seconds(leaf) + leaf_drain_s
+    # On SIGTERM the root lets pending queries run to their deadline, at most
+    # --max-timeout-ms, plus 1 s for the answers to go out.
     root_grace = dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert root_grace > prestop_seconds(root) + root_max_s
-    assert int(flags(root)["timeout-ms"]) <= int(flags(root)["max-timeout-ms"])
+    assert root_grace > prestop_seconds(root) + root_max_s + 1
+    assert int(flags(root)["default-timeout-ms"]) <= int(flags(root)["max-timeout-ms"])
 
 
 @pytest.mark.parametrize("name", ["sgs-leaf", "sgs-root"])
