@@ -164,14 +164,27 @@ def _hedges(port):
     return sum(v for k, v in m.items() if k.startswith("sgs_root_hedges_sent_total"))
 
 
+def _all_replicas_ready(root):
+    info = Client(root.port).get("/v1/info").json
+    return all(r["ready"] and not r["ejected"] for s in info["shards"] for r in s["replicas"])
+
+
 def _stalls(cluster, idx, hedge_args, timeout_ms, rounds=6, per_round=15):
     """2 shards x 2 replicas; per round one replica is SIGSTOPped (taking
-    turns) while queries with timeout_ms run. Returns (root, replies)."""
+    turns) while queries with timeout_ms run; between rounds every replica
+    is back and steady traffic refills the hedge budget. Returns (root,
+    replies)."""
     leaves = cluster.leaves(idx, 2, replicas=2)
     root = cluster.root(leaves, *hedge_args)
     c = Client(root.port, timeout=30)
-    for i in range(60):  # latency history for the hedge quantile
-        assert c.search(q=QUERIES[i % len(QUERIES)], k=5).status == 200
+
+    def steady(n):
+        # Latency history for the hedge quantile, and leaf requests that earn
+        # the hedge budget (--hedge-budget of them, up to the root's burst).
+        for i in range(n):
+            assert c.search(q=QUERIES[i % len(QUERIES)], k=5).status == 200
+
+    steady(100)
     replies = []
     try:
         for rnd in range(rounds):
@@ -183,6 +196,10 @@ def _stalls(cluster, idx, hedge_args, timeout_ms, rounds=6, per_round=15):
                                             timeout_ms=timeout_ms))
             finally:
                 victim.signal(signal.SIGCONT)
+            # Each stretch starts with every replica back in rotation, so
+            # one replica at a time is the straggler.
+            _wait(lambda: _all_replicas_ready(root), 30, "every replica ready after SIGCONT")
+            steady(100)
     finally:
         for s in leaves:
             for lf in leaves[s]:
