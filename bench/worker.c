@@ -620,6 +620,7 @@ int bench_worker_run(const bench_config *cfg, int index, uint64_t start_ns, benc
     uint64_t seq = 0; /* open-loop: requests this worker scheduled so far */
     uint64_t blocked_seq = UINT64_MAX;
     uint64_t waited_seq = UINT64_MAX; /* last request that found no connection */
+    uint64_t waited_ns = 0;           /* when it did */
     uint64_t next_ns = start_ns;
     if (w.open_loop) {
         if (cfg->arrival == BENCH_ARRIVAL_CONSTANT)
@@ -645,6 +646,7 @@ int bench_worker_run(const bench_config *cfg, int index, uint64_t start_ns, benc
                     if (waited_seq != seq && in_window(&w, next_ns))
                         res->conn_waits++;
                     waited_seq = seq;
+                    waited_ns = now; /* every request due by now waited too */
                     break;
                 }
                 if (in_window(&w, next_ns)) {
@@ -652,7 +654,7 @@ int bench_worker_run(const bench_config *cfg, int index, uint64_t start_ns, benc
                     /* How late the loop itself got to this request; a
                      * request that waited for a connection is not the
                      * loop's lateness. */
-                    if (waited_seq != seq)
+                    if (waited_seq != seq && next_ns > waited_ns)
                         sgs_hist_record(res->loop_lag, (now - next_ns) / 1000u);
                 }
                 conn_assign(&w, c, pick_request(&w), next_ns, now);
