@@ -211,6 +211,11 @@ void root_query_put(root *r, root_query *q);
 bool root_scatter_submit(root *r, root_query *q);
 
 /* Pure parts, unit-tested. */
+#define ROOT_HEDGE_BURST 10.0 /* hedge tokens banked at most */
+/* Token bucket: a primary leaf request adds budget tokens (capped at
+ * ROOT_HEDGE_BURST); root_hedge_take spends one, false when none is left. */
+void root_hedge_credit(root *r, double budget);
+bool root_hedge_take(root *r);
 /* Picks a replica index of shard s for a new sub-request by power of two
  * choices among the eligible ones, avoiding `avoid` (-1 for none) when
  * another is eligible; -1 when none is. */
