@@ -66,7 +66,7 @@ static void metrics_init(root_metrics *m)
                                      "Answers missing at least one shard.", NULL);
     m->timeouts = sgs_metrics_counter(m->registry, "sgs_root_timed_out_answers_total",
                                       "Answers with a shard past the deadline.", NULL);
-    m->client_gone = sgs_metrics_counter(m->registry, "sgs_root_client_gone_total",
+    m->client_gone = sgs_metrics_counter(m->registry, "sgs_root_client_disconnects_total",
                                          "Queries whose client left before the answer; their "
                                          "sub-requests were cancelled.", NULL);
     size_t nb;

@@ -398,7 +398,7 @@ def test_client_disconnect_cancels_leaf_work(indexes, tmp_path):
         info = wait_info(root.url, lambda i: i["shards"][1]["replicas"][0]["in_flight"] == 0,
                          timeout=5)
         m = sgs.http_get(root.url, "/metrics").body.decode()
-        assert metric(m, "sgs_root_client_gone_total") == 1, m
+        assert metric(m, "sgs_root_client_disconnects_total") == 1, m
     finally:
         stuck.signal(signal.SIGCONT)
         root.stop()
