@@ -75,6 +75,7 @@ typedef struct bench_result {
     sgs_hist *latency;  /* µs from the intended send time (open-loop) or the send */
     sgs_hist *service;  /* µs from the actual send */
     sgs_hist *send_lag; /* µs from intended to actual send, open-loop only */
+    sgs_hist *loop_lag; /* µs the loop dispatched late, requests that found a connection */
     sgs_hist *class_latency[BENCH_MAX_CLASSES];
     uint64_t scheduled;  /* requests whose intended time fell in the window */
     uint64_t sent;
@@ -82,6 +83,7 @@ typedef struct bench_result {
     uint64_t ok;         /* 2xx answers */
     uint64_t late_sends; /* send_lag above late_ms */
     uint64_t pool_waits; /* a due request found the pool at its cap */
+    uint64_t conn_waits; /* a due request found no free connection (cap or handshakes) */
     uint64_t errors[BENCH_ERR_N];
     uint64_t status[BENCH_MAX_STATUS]; /* answers by HTTP status */
     uint64_t partial;    /* answers with "partial": true */

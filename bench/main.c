@@ -272,6 +272,7 @@ static void merge(totals *t, const bench_config *cfg, bench_result *res, size_t 
         sgs_hist_merge(m->latency, r->latency);
         sgs_hist_merge(m->service, r->service);
         sgs_hist_merge(m->send_lag, r->send_lag);
+        sgs_hist_merge(m->loop_lag, r->loop_lag);
         for (size_t c = 0; c < cfg->n_classes; c++)
             sgs_hist_merge(m->class_latency[c], r->class_latency[c]);
         m->scheduled += r->scheduled;
@@ -280,6 +281,7 @@ static void merge(totals *t, const bench_config *cfg, bench_result *res, size_t 
         m->ok += r->ok;
         m->late_sends += r->late_sends;
         m->pool_waits += r->pool_waits;
+        m->conn_waits += r->conn_waits;
         for (int e = 0; e < BENCH_ERR_N; e++)
             m->errors[e] += r->errors[e];
         for (int s = 0; s < BENCH_MAX_STATUS; s++)
@@ -308,7 +310,7 @@ static void merge(totals *t, const bench_config *cfg, bench_result *res, size_t 
         m->scheduled = m->sent; /* closed loop: a request exists once it is sent */
     t->sat_cpu = t->max_cpu_pct >= 90.0;
     t->sat_lag = cfg->rate > 0 &&
-                 sgs_hist_quantile(m->send_lag, 0.99) > (uint64_t)cfg->late_ms * 1000u;
+                 sgs_hist_quantile(m->loop_lag, 0.99) > (uint64_t)cfg->late_ms * 1000u;
     t->sat_pool = m->pool_waits > 0;
     t->saturated = t->sat_cpu || t->sat_lag || t->sat_pool;
 }
@@ -370,12 +372,15 @@ static void write_json(sgs_buf *b, const totals *t, const bench_config *cfg, con
     if (cfg->rate > 0) {
         sgs_buf_printf(b, ",\"send_lag_ms\":");
         json_latency(b, m->send_lag);
+        sgs_buf_printf(b, ",\"loop_lag_ms\":");
+        json_latency(b, m->loop_lag);
     }
     sgs_buf_printf(b,
                    ",\"late_ms\":%lld,\"late_sends\":%llu,\"pool_waits\":%llu,"
-                   "\"connects\":%llu,\"peak_connections\":%llu,",
+                   "\"connection_waits\":%llu,\"connects\":%llu,\"peak_connections\":%llu,",
                    (long long)cfg->late_ms, (unsigned long long)m->late_sends,
-                   (unsigned long long)m->pool_waits, (unsigned long long)m->connects,
+                   (unsigned long long)m->pool_waits, (unsigned long long)m->conn_waits,
+                   (unsigned long long)m->connects,
                    (unsigned long long)m->peak_connections);
     sgs_buf_printf(b,
                    "\"partial\":%llu,\"partial_rate\":%.6f,\"shard_requests\":%llu,"
@@ -391,7 +396,7 @@ static void write_json(sgs_buf *b, const totals *t, const bench_config *cfg, con
     if (t->sat_cpu)
         sgs_buf_printf(b, "\"cpu\""), sep = ",";
     if (t->sat_lag)
-        sgs_buf_printf(b, "%s\"send_lag\"", sep), sep = ",";
+        sgs_buf_printf(b, "%s\"loop_lag\"", sep), sep = ",";
     if (t->sat_pool)
         sgs_buf_printf(b, "%s\"pool_cap\"", sep);
     sgs_buf_printf(b, "]},\"spectrum\":[");
@@ -435,9 +440,13 @@ static void write_text(FILE *out, const totals *t, const bench_config *cfg, cons
         text_latency(out, "latency (intended send)", m->latency);
         text_latency(out, "latency (actual send)", m->service);
         text_latency(out, "send lag", m->send_lag);
-        fprintf(out, "  late sends (> %lld ms) %llu  pool waits %llu  peak connections %llu\n",
+        text_latency(out, "loop lag", m->loop_lag);
+        fprintf(out,
+                "  late sends (> %lld ms) %llu  waited for a connection %llu (at the cap %llu)"
+                "  peak connections %llu\n",
                 (long long)cfg->late_ms, (unsigned long long)m->late_sends,
-                (unsigned long long)m->pool_waits, (unsigned long long)m->peak_connections);
+                (unsigned long long)m->conn_waits, (unsigned long long)m->pool_waits,
+                (unsigned long long)m->peak_connections);
     } else {
         text_latency(out, "latency", m->latency);
     }
@@ -463,7 +472,7 @@ static void write_text(FILE *out, const totals *t, const bench_config *cfg, cons
             text_latency(out, cfg->classes[c], m->class_latency[c]);
     fprintf(out, "  generator: max worker CPU %.0f %%, %s%s%s%s\n", t->max_cpu_pct,
             t->saturated ? "SATURATED:" : "kept its schedule", t->sat_cpu ? " cpu" : "",
-            t->sat_lag ? " send-lag" : "", t->sat_pool ? " connection-pool-cap" : "");
+            t->sat_lag ? " loop-lag" : "", t->sat_pool ? " connection-pool-cap" : "");
     fprintf(out, "  percentile spectrum (ms):");
     for (size_t i = 0; i < N_SPECTRUM; i++)
         fprintf(out, "%s%g:%.3f", i % 6 ? "  " : "\n    ", spectrum_q[i] * 100,
@@ -514,6 +523,7 @@ static void result_init(bench_result *r, size_t n_classes)
     r->latency = sgs_hist_new();
     r->service = sgs_hist_new();
     r->send_lag = sgs_hist_new();
+    r->loop_lag = sgs_hist_new();
     for (size_t c = 0; c < n_classes; c++)
         r->class_latency[c] = sgs_hist_new();
 }
@@ -523,6 +533,7 @@ static void result_fini(bench_result *r, size_t n_classes)
     sgs_hist_free(r->latency);
     sgs_hist_free(r->service);
     sgs_hist_free(r->send_lag);
+    sgs_hist_free(r->loop_lag);
     for (size_t c = 0; c < n_classes; c++)
         sgs_hist_free(r->class_latency[c]);
     free(r->samples);

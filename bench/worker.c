@@ -38,6 +38,10 @@
 #include "common/clock.h"
 #include "common/mem.h"
 
+/* Handshakes in progress at once, per worker: more would overflow the
+ * server's listen backlog, and a dropped SYN costs a 1 s retransmit. */
+#define MAX_CONNECTING 4
+
 typedef enum conn_state { C_FREE, C_CONNECTING, C_IDLE, C_BUSY } conn_state;
 
 typedef struct conn {
@@ -45,6 +49,7 @@ typedef struct conn {
     conn_state state;
     bool has_req;
     bool reused;   /* carried an earlier request: a close before any byte is stale */
+    bool on_idle;  /* on the idle stack (IDLE, or CONNECTING without a request) */
     bool measured; /* the request counts in the window */
     bool headers_done, chunked, close_after, until_eof;
     const bench_request *req;
@@ -65,6 +70,7 @@ typedef struct worker {
     conn *conns;
     size_t cap;           /* pool cap for this worker */
     size_t n_open;        /* connections not FREE */
+    size_t n_connecting;  /* connections in CONNECTING */
     conn *free_list, *idle;
     conn *active_head, *active_tail;
     uint64_t start_ns, measure_ns, end_ns, timeout_ns;
@@ -137,14 +143,17 @@ static void conn_close(worker *w, conn *c)
 {
     if (c->has_req)
         active_remove(w, c);
-    if (c->state == C_IDLE) {
+    if (c->on_idle) {
         /* Unlink from the idle stack. */
         conn **p = &w->idle;
         while (*p && *p != c)
             p = &(*p)->next_idle;
         if (*p)
             *p = c->next_idle;
+        c->on_idle = false;
     }
+    if (c->state == C_CONNECTING)
+        w->n_connecting--;
     close(c->fd);
     c->fd = -1;
     c->state = C_FREE;
@@ -179,7 +188,9 @@ static conn *conn_open(worker *w)
     c->state = C_CONNECTING;
     c->has_req = false;
     c->reused = false;
+    c->on_idle = false;
     w->n_open++;
+    w->n_connecting++;
     w->res->connects++;
     if (w->n_open > w->res->peak_connections)
         w->res->peak_connections = w->n_open;
@@ -322,6 +333,7 @@ static void complete(worker *w, conn *c, uint64_t now, const char *body, size_t 
         return;
     }
     c->state = C_IDLE;
+    c->on_idle = true;
     c->next_idle = w->idle;
     w->idle = c;
 }
@@ -499,13 +511,17 @@ static void on_event(worker *w, conn *c, uint32_t events, uint64_t now)
             return;
         }
         set_events(w, c, EPOLLIN);
+        w->n_connecting--;
         if (c->has_req) {
             c->state = C_BUSY;
             conn_write(w, c, now);
         } else {
             c->state = C_IDLE;
-            c->next_idle = w->idle;
-            w->idle = c;
+            if (!c->on_idle) {
+                c->on_idle = true;
+                c->next_idle = w->idle;
+                w->idle = c;
+            }
         }
         return;
     }
@@ -526,6 +542,7 @@ static conn *take_idle(worker *w)
     if (c) {
         w->idle = c->next_idle;
         c->next_idle = NULL;
+        c->on_idle = false;
     }
     return c;
 }
@@ -589,12 +606,21 @@ int bench_worker_run(const bench_config *cfg, int index, uint64_t start_ns, benc
     size_t preopen = w.open_loop ? 4 + (size_t)(rate_w / 200.0) : 0;
     if (preopen > w.cap)
         preopen = w.cap;
-    for (size_t i = 0; i < preopen; i++)
-        if (!conn_open(&w))
+    for (size_t i = 0; i < preopen; i++) {
+        conn *c = conn_open(&w);
+        if (!c)
             break;
+        /* Still connecting, but a due request may take it: it leaves once
+         * the handshake completes. */
+        c->on_idle = true;
+        c->next_idle = w.idle;
+        w.idle = c;
+    }
 
     uint64_t seq = 0; /* open-loop: requests this worker scheduled so far */
     uint64_t blocked_seq = UINT64_MAX;
+    uint64_t waited_seq = UINT64_MAX; /* last request that found no connection */
+    uint64_t waited_ns = 0;           /* when it did */
     uint64_t next_ns = start_ns;
     if (w.open_loop) {
         if (cfg->arrival == BENCH_ARRIVAL_CONSTANT)
@@ -608,17 +634,29 @@ int bench_worker_run(const bench_config *cfg, int index, uint64_t start_ns, benc
     for (;;) {
         uint64_t now = sgs_now_ns();
         bool blocked = false; /* a due request waits for a connection */
+        bool at_cap = false;  /* ... because the pool is at its cap */
         if (w.open_loop) {
             while (next_ns < w.end_ns && next_ns <= now) {
                 conn *c = take_idle(&w);
-                if (!c && w.n_open < w.cap)
+                if (!c && w.n_open < w.cap && w.n_connecting < MAX_CONNECTING)
                     c = conn_open(&w);
                 if (!c) {
                     blocked = true;
+                    at_cap = w.n_open >= w.cap;
+                    if (waited_seq != seq && in_window(&w, next_ns))
+                        res->conn_waits++;
+                    waited_seq = seq;
+                    waited_ns = now; /* every request due by now waited too */
                     break;
                 }
-                if (in_window(&w, next_ns))
+                if (in_window(&w, next_ns)) {
                     res->scheduled++;
+                    /* How late the loop itself got to this request; a
+                     * request that waited for a connection is not the
+                     * loop's lateness. */
+                    if (waited_seq != seq && next_ns > waited_ns)
+                        sgs_hist_record(res->loop_lag, (now - next_ns) / 1000u);
+                }
                 conn_assign(&w, c, pick_request(&w), next_ns, now);
                 seq++;
                 if (cfg->arrival == BENCH_ARRIVAL_CONSTANT)
@@ -627,7 +665,7 @@ int bench_worker_run(const bench_config *cfg, int index, uint64_t start_ns, benc
                 else
                     next_ns += (uint64_t)(-log(rand_unit(&w)) / rate_w * 1e9);
             }
-            if (blocked && seq != blocked_seq && in_window(&w, next_ns)) {
+            if (at_cap && seq != blocked_seq && in_window(&w, next_ns)) {
                 res->pool_waits++; /* once per request that had to wait */
                 blocked_seq = seq;
             }

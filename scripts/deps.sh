@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="gcc make pkg-config libmicrohttpd-dev libjansson-dev libxxhash-dev libck-dev
 libjemalloc-dev libutf8proc-dev libcriterion-dev libzstd-dev zlib1g-dev zstd python3
-python3-pytest dict-gcide clang libclang-rt-14-dev curl"
+python3-pytest python3-yaml dict-gcide clang libclang-rt-14-dev curl"
 bench_pkgs="xapian-tools xapian-omega python3-xapian sphinxsearch linux-source-6.1 gnuplot-nox time
 sqlite3 libsqlite3-dev libxapian-dev g++ nginx-light wrk"
 
@@ -22,12 +22,22 @@ for p in $want; do
         *) missing="$missing $p" ;;
     esac
 done
-[ -z "$missing" ] && exit 0
+# node and npm run the offline Kubernetes schema validation (tests/k8s/).
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 
-echo "deps: installing:$missing" >&2
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+    echo "deps: installing:$missing" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# kubernetes-models for tests/k8s/, pinned by its lock file.
+node_dir="$(dirname "$0")/../tests/k8s/node"
+if [ ! -d "$node_dir/node_modules/kubernetes-models" ]; then
+    echo "deps: npm ci in tests/k8s/node" >&2
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi

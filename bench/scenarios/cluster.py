@@ -253,13 +253,17 @@ class Freezer(threading.Thread):
 
 
 def bench(url, queries, outdir, name, rate=None, connections=None, duration=10, warmup=0,
-          timeout_ms=2000, extra=(), raw=False):
-    """Runs sgs-bench; returns its JSON report (also left at outdir/name.json)."""
+          timeout_ms=2000, extra=(), raw=False, max_connections=256):
+    """Runs sgs-bench; returns its JSON report (also left at outdir/name.json).
+    Open loop caps the pool at max_connections: past the root's capacity an
+    uncapped pool only adds connections for it to juggle, and the report
+    says when the cap was hit (pool_cap)."""
     js = os.path.join(outdir, f"{name}.json")
     argv = [SGS_BENCH, "--url", url, "--queries", queries, "--duration", str(duration),
             "--warmup", str(warmup), "--json", js, "--label", name, "--timeout-ms", str(timeout_ms),
             "--quiet"]
-    argv += ["--rate", str(rate)] if rate else ["--connections", str(connections)]
+    argv += (["--rate", str(rate), "--max-connections", str(max_connections)] if rate
+             else ["--connections", str(connections)])
     if raw:
         argv += ["--raw", os.path.join(outdir, f"{name}.raw")]
     argv += list(extra)

@@ -39,9 +39,9 @@ def main():
                                          per_class=30 if a.short else 200)
             with C.Cluster(idx, n, 1, scratch, a.root_flag) as cl:
                 mx = C.bench(cl.root.url, queries, out, f"max-{n}", connections=8,
-                             duration=1.5 if a.short else 10, warmup=0.5 if a.short else 2)
+                             duration=1.5 if a.short else 5, warmup=0.5 if a.short else 1)
                 rep = C.bench(cl.root.url, queries, out, f"rate-{n}", rate=rate,
-                              duration=2 if a.short else 20, warmup=0.5 if a.short else 2)
+                              duration=2 if a.short else 15, warmup=0.5 if a.short else 2)
             L = rep["latency_ms"]
             rows.append([n, f"{mx['achieved_rate']:.0f}", f"{mx['latency_ms']['p50']:.2f}",
                          *(f"{L[k]:.2f}" for k in ("p50", "p90", "p99", "p999")), rep["errors"]])

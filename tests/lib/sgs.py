@@ -13,6 +13,7 @@ Invariants:
   - random helpers take an explicit seed; test_seed() prints SGS_TEST_SEED.
 """
 import ctypes
+import heapq
 import http.client
 import json
 import math
@@ -728,6 +729,9 @@ class Reference:
         self.n = len(docs)
         self.avg_len = total / self.n if self.n else 0.0
         self.universe = set(range(self.n))
+        self.norm = [self.K1 * (1.0 - self.B + self.B * ln / self.avg_len) for ln in self.length]
+        self.id_bytes = [i.encode() for i in self.ids]
+        self._contrib = {}
         self._shard_sets = {}
 
     def idf(self, term):
@@ -751,13 +755,23 @@ class Reference:
             out |= s
         return out
 
-    def score(self, doc, terms, idfs):
+    def contributions(self, term):
+        """{doc: the term's BM25 contribution}, computed once per term."""
+        c = self._contrib.get(term)
+        if c is None:
+            idf = self.idf(term)
+            c = {}
+            for d in self.postings.get(term, ()):
+                tf = self.tf[d][term]
+                c[d] = idf * tf * (self.K1 + 1.0) / (tf + self.norm[d])
+            self._contrib[term] = c
+        return c
+
+    def score(self, doc, terms):
+        """The sum, in the order of terms, of their contributions to doc."""
         s = 0.0
-        for t, idf in zip(terms, idfs):
-            tf = self.tf[doc].get(t, 0)
-            if tf:
-                norm = self.K1 * (1.0 - self.B + self.B * self.length[doc] / self.avg_len)
-                s += idf * tf * (self.K1 + 1.0) / (tf + norm)
+        for t in terms:
+            s += self.contributions(t).get(doc, 0.0)
         return s
 
     def shard_universe(self, shards, shard):
@@ -773,12 +787,17 @@ class Reference:
         universe = self.universe if shards == 1 else self.shard_universe(shards, shard)
         docs = self.matches(node, universe)
         terms = positive_terms(node)
-        idfs = [self.idf(t) for t in terms]
-        scored = [(self.score(d, terms, idfs), d) for d in docs]
-        scored.sort(key=lambda sd: (-sd[0], id_key(self.ids[sd[1]])))
-        hits = [(self.ids[d], s, self.fields[d]) for s, d in scored[:k]]
-        return len(docs), hits, {self.ids[d]: s for s, d in scored}
-
+        contribs = [self.contributions(t) for t in terms]
+        scores = {}
+        for d in docs:
+            v = 0.0
+            for c in contribs:
+                v += c.get(d, 0.0)
+            scores[d] = v
+        ib = self.id_bytes
+        best = heapq.nsmallest(k, docs, key=lambda d: (-scores[d], ib[d])) if k else []
+        hits = [(self.ids[d], scores[d], self.fields[d]) for d in best]
+        return len(docs), hits, {self.ids[d]: v for d, v in scores.items()}
 
 def close(a, b, rel=1e-5):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
@@ -907,3 +926,61 @@ class QueryGen:
         if k == "not":
             return {"not": self.as_json(node[1])}
         return {k: [self.as_json(c) for c in node[1]]}
+
+# ---------------------------------------------------------------- checking
+
+
+def expected(body_query):
+    """The normalized tree a search body's q (str) or query (JSON tree)
+    should evaluate, or the QueryError it should be rejected with."""
+    try:
+        if isinstance(body_query, str):
+            return parse_query(body_query)
+        return query_from_json(body_query)
+    except QueryError as e:
+        return e
+
+
+def answer_of(resp_json):
+    """(total, [(id, score, fields)]) of a JSON search answer."""
+    return resp_json["total"], [(h["id"], h["score"], h["fields"]) for h in resp_json["hits"]]
+
+
+def check_search(ref, resp, want, k, shards=1, shard=0):
+    """None when the leaf's HTTP answer resp to a query whose expected tree
+    or error is want matches the reference; otherwise what differs."""
+    if isinstance(want, QueryError):
+        if resp.status != 400:
+            return "status %d, want 400 %s: %r" % (resp.status, want.type, resp.body[:300])
+        try:
+            got_type = resp.json["error"]["type"]
+        except (ValueError, KeyError, TypeError):
+            return "error body %r" % resp.body[:300]
+        return None if got_type == want.type else "error type %s, want %s" % (got_type, want.type)
+    if resp.status != 200:
+        return "status %d: %r" % (resp.status, resp.body[:300])
+    total, hits, scores = ref.search(want, k, shards, shard)
+    got_total, got_hits = answer_of(resp.json)
+    if got_total != total:
+        return "total %d, want %d" % (got_total, total)
+    return hits_match(got_hits, hits, scores)
+
+
+class Corpus:
+    """Documents, their reference, their vocabulary by document frequency
+    (most common first), and index builds of them cached by shard count."""
+
+    def __init__(self, docs, tmp_dir, name="corpus"):
+        self.docs = docs
+        self.ref = Reference(docs)
+        self.vocab = sorted(self.ref.postings, key=lambda t: (-len(self.ref.postings[t]), t))
+        self.tmp_dir = str(tmp_dir)
+        self.name = name
+        self._indexes = {}
+
+    def index(self, shards, generation=None):
+        key = (shards, generation)
+        if key not in self._indexes:
+            out = os.path.join(self.tmp_dir, "%s-%d-%s" % (self.name, shards, generation))
+            self._indexes[key] = build_index(self.docs, out, shards, generation=generation)
+        return self._indexes[key]

@@ -1,0 +1,196 @@
+/* CPU cost of the root's fan-out client per sub-request: one thread drives
+ * C keep-alive connections through the event loop (common/evloop.h) with
+ * the lean client (common/http_client.h), each carrying one request at a
+ * time, N requests in all, and reports that thread's CPU time per request.
+ *
+ *   bench_http_client [N] [C]            against a trivial in-process server
+ *                                        (its own thread; its CPU is not counted)
+ *   bench_http_client N C PORT [TERM]    against a real sgs-leaf on 127.0.0.1:PORT,
+ *                                        binary shard requests for TERM (k=10) */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/arena.h"
+#include "common/clock.h"
+#include "common/evloop.h"
+#include "common/http_client.h"
+#include "common/query.h"
+#include "common/wire.h"
+
+typedef struct bconn {
+    sgs_http_conn http;
+    sgs_ev_io io;
+} bconn;
+
+static sgs_evloop *loop;
+static sgs_buf request;
+static long remaining, done, failed;
+static char host_header[64];
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void issue(bconn *c);
+
+static void step(bconn *c)
+{
+    sgs_http_response resp;
+    sgs_err err = {0};
+    int rc = sgs_http_conn_io(&c->http, &resp, &err);
+    if (rc == SGS_HTTP_IO_WANT_READ || rc == SGS_HTTP_IO_WANT_WRITE) {
+        sgs_evloop_io_mod(loop, &c->io, rc == SGS_HTTP_IO_WANT_READ ? EPOLLIN : EPOLLOUT, NULL);
+        return;
+    }
+    if (rc != SGS_HTTP_IO_DONE || resp.status != 200) {
+        fprintf(stderr, "request failed: %d %s (status %d)\n", rc, err.msg,
+                rc == SGS_HTTP_IO_DONE ? resp.status : 0);
+        failed++;
+        return;
+    }
+    done++;
+    if (!sgs_http_conn_reuse(&c->http, &resp)) {
+        fprintf(stderr, "server closed the connection\n");
+        failed++;
+        return;
+    }
+    issue(c);
+}
+
+static void issue(bconn *c)
+{
+    if (remaining <= 0)
+        return;
+    remaining--;
+    sgs_buf_append(&c->http.out, request.data, request.len);
+    step(c);
+}
+
+static void ready(sgs_ev_io *io, uint32_t events)
+{
+    (void)events;
+    step((bconn *)((char *)io - offsetof(bconn, io)));
+}
+
+/* ---- trivial server ---------------------------------------------------- */
+
+static int server_fd;
+static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-sgs-v1\r\n"
+                            "Content-Length: 40\r\n\r\n"
+                            "SGSR\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = server_fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, server_fd, &ev);
+    char buf[65536];
+    for (;;) {
+        struct epoll_event got[64];
+        int n = epoll_wait(ep, got, 64, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = got[i].data.fd;
+            if (fd == server_fd) {
+                int c = accept(server_fd, NULL, NULL);
+                struct epoll_event e2 = {.events = EPOLLIN, .data.fd = c};
+                epoll_ctl(ep, EPOLL_CTL_ADD, c, &e2);
+                continue;
+            }
+            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            if (r <= 0) {
+                close(fd);
+                continue;
+            }
+            /* One request per read: the client sends one at a time. */
+            send(fd, reply, sizeof reply - 1, MSG_NOSIGNAL);
+        }
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 200000;
+    int conns = argc > 2 ? atoi(argv[2]) : 8;
+    int port = argc > 3 ? atoi(argv[3]) : 0;
+    const char *term = argc > 4 ? argv[4] : "apple";
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (port == 0) {
+        server_fd = socket(AF_INET, SOCK_STREAM, 0);
+        bind(server_fd, (struct sockaddr *)&sa, sizeof sa);
+        socklen_t sl = sizeof sa;
+        getsockname(server_fd, (struct sockaddr *)&sa, &sl);
+        listen(server_fd, 128);
+        pthread_t th;
+        pthread_create(&th, NULL, serve, NULL);
+        pthread_detach(th);
+    } else
+        sa.sin_port = htons((uint16_t)port);
+    snprintf(host_header, sizeof host_header, "127.0.0.1:%u", ntohs(sa.sin_port));
+
+    sgs_arena arena;
+    sgs_arena_init(&arena, 4096);
+    sgs_err err = {0};
+    sgs_query_node *q = sgs_query_parse(term, strlen(term), &arena, &err);
+    if (q == NULL) {
+        fprintf(stderr, "query: %s\n", err.msg);
+        return 1;
+    }
+    sgs_buf body;
+    sgs_buf_init(&body);
+    sgs_wire_encode_request_bin(q, 10, 1000, &body);
+    sgs_buf_init(&request);
+    sgs_http_format_request(&request, "POST", host_header, "/v1/shard/search",
+                            "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n",
+                            SGS_WIRE_CONTENT_TYPE, body.data, body.len);
+
+    loop = sgs_evloop_new(&err);
+    bconn *cs = calloc((size_t)conns, sizeof *cs);
+    for (int i = 0; i < conns; i++) {
+        sgs_http_conn_init(&cs[i].http, 1u << 24);
+        if (sgs_http_conn_connect(&cs[i].http, (struct sockaddr *)&sa, sizeof sa, &err) != 0 ||
+            sgs_evloop_io_add(loop, &cs[i].io, cs[i].http.fd, EPOLLOUT, ready, &err) != 0) {
+            fprintf(stderr, "connect: %s\n", err.msg);
+            return 1;
+        }
+    }
+    /* Warm up (connects, first buffers), then measure. */
+    remaining = conns * 10;
+    for (int i = 0; i < conns; i++)
+        issue(&cs[i]);
+    while (done + failed < conns * 10 && failed == 0)
+        sgs_evloop_run_once(loop, 1000);
+    done = failed = 0;
+    remaining = n;
+    uint64_t cpu0 = thread_cpu_ns(), wall0 = sgs_now_ns();
+    for (int i = 0; i < conns; i++)
+        issue(&cs[i]);
+    while (done + failed < n && failed == 0)
+        sgs_evloop_run_once(loop, 1000);
+    uint64_t cpu = thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
+    printf("{\"bench\":\"http_client\",\"target\":\"%s\",\"requests\":%ld,\"connections\":%d,"
+           "\"failed\":%ld,\"client_cpu_us_per_request\":%.2f,\"wall_us_per_request\":%.2f,"
+           "\"requests_per_s\":%.0f}\n",
+           port ? "sgs-leaf" : "trivial", done, conns, failed, (double)cpu / 1000.0 / (double)done,
+           (double)wall / 1000.0 / (double)done, (double)done * 1e9 / (double)wall);
+    for (int i = 0; i < conns; i++)
+        sgs_http_conn_fini(&cs[i].http);
+    free(cs);
+    sgs_evloop_free(loop);
+    sgs_buf_fini(&request);
+    sgs_buf_fini(&body);
+    sgs_arena_fini(&arena);
+    return failed ? 1 : 0;
+}

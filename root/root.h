@@ -1,0 +1,237 @@
+/* sgs-root internals: configuration, topology, replica state, the scatter
+ * engine's query object, and the functions the files of root/ share.
+ *
+ * Threads: MHD worker threads parse and validate a query (root/api.c) and
+ * hand it to the scatter loop (root/scatter.c) through a lock-free MPSC ring;
+ * the loop thread alone owns every leaf connection, every replica's state
+ * and every query after the hand-off, and completes the HTTP request when the
+ * gather ends. Fields read from other threads are _Atomic and say so. */
+#ifndef SGS_ROOT_ROOT_H
+#define SGS_ROOT_ROOT_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/eval.h"
+#include "common/evloop.h"
+#include "common/flags.h"
+#include "common/hist.h"
+#include "common/http_client.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "common/query.h"
+#include "common/wire.h"
+
+#define ROOT_VERSION "0.1.0"
+#define ROOT_MAX_SHARDS 1024u
+#define ROOT_MAX_REPLICAS 16u
+
+typedef struct root_config {
+    const char *listen, *port_file, *topology_file, *leaf_pattern, *log_level, *resolve_file;
+    sgs_strlist shard_specs, resolve;
+    int64_t shards, replicas, threads, max_inflight, conn_timeout_s;
+    int64_t default_timeout_ms, max_timeout_ms, hedge_min_ms, hedge_max_ms;
+    int64_t probe_interval_ms, probe_timeout_ms, eject_failures, eject_base_ms, eject_max_ms;
+    int64_t slow_start_ms, slow_query_ms, max_k;
+    uint64_t max_leaf_body;
+    double hedge_quantile, hedge_budget;
+} root_config;
+
+typedef struct root_replica root_replica;
+typedef struct root_shard root_shard;
+typedef struct root_conn root_conn;
+typedef struct root_query root_query;
+typedef struct root_attempt root_attempt;
+typedef struct root root;
+
+/* One leaf replica: address, health, breaker, load. Loop-thread state, except
+ * the fields marked atomic (written by the loop, read by /v1/info). */
+struct root_replica {
+    root *r;
+    root_shard *shard;
+    uint32_t index;              /* within its shard */
+    char *url, *host_header, *host;
+    uint16_t port;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;          /* 0: unresolved */
+    /* Probe results. */
+    bool probe_ok;               /* last /v1/shard/info answered, ready, right shard */
+    uint64_t generation;
+    char last_error[160];
+    /* Breaker. */
+    uint32_t consecutive_failures;
+    uint32_t ejections;          /* backoff exponent */
+    uint64_t ejected_until_ns;   /* 0: not ejected */
+    uint64_t ready_since_ns;     /* slow start */
+    /* Load. */
+    uint32_t in_flight;
+    double ewma_us;
+    /* Idle keep-alive connections. */
+    root_conn *idle;
+    uint32_t n_idle;
+    /* Probe. */
+    sgs_ev_timer probe_timer;
+    root_conn *probe_conn;
+    uint64_t probe_started_ns;
+};
+
+struct root_shard {
+    uint32_t id;
+    root_replica *replicas;
+    uint32_t n_replicas;
+    sgs_hist *lat_cur, *lat_prev; /* leaf answer latency, µs; rotated */
+    uint64_t hedge_delay_ns;      /* recomputed from the histograms */
+};
+
+/* A connection to a leaf, from the loop's free list. */
+struct root_conn {
+    sgs_http_conn http;
+    sgs_ev_io io;
+    root_replica *rep;
+    root_attempt *att;      /* the sub-request it carries, or NULL */
+    root_conn *next;        /* idle or free list */
+    uint64_t idle_since_ns;
+    bool registered;
+    bool probe;
+};
+
+/* One sub-request of a query to one replica. */
+struct root_attempt {
+    root_query *q;
+    uint32_t shard;
+    root_replica *rep;
+    root_conn *conn;
+    uint64_t start_ns;
+    bool hedge;
+    bool fresh_retry; /* already retried once on a fresh connection */
+};
+
+typedef enum root_slot_status {
+    ROOT_SLOT_PENDING = 0,
+    ROOT_SLOT_OK,
+    ROOT_SLOT_FAILED,
+    ROOT_SLOT_TIMED_OUT,
+} root_slot_status;
+
+/* A query's view of one shard. */
+typedef struct root_slot {
+    root_slot_status status;
+    root_attempt *active[2];
+    uint32_t n_tries;
+    bool hedged, hedge_won;
+    int replica; /* that answered, -1 */
+    double took_ms;
+    sgs_shard_response resp;
+    char error[200];
+    sgs_ev_timer hedge_timer;
+    root_query *q;
+    uint32_t shard;
+} root_slot;
+
+typedef enum root_query_kind {
+    ROOT_Q_SEARCH = 0,
+    ROOT_Q_INFO = 1,
+    ROOT_Q_READYZ = 2,
+} root_query_kind;
+
+/* One client request handed to the loop. Owned by the loop after the hand-off. */
+struct root_query {
+    root_query_kind kind;
+    sgs_http_request *req;
+    sgs_arena arena;
+    sgs_buf wire;              /* encoded binary request (deadline patched per send) */
+    uint32_t k, offset;
+    bool allow_partial;
+    const char **fields;       /* arena; NULL: all stored fields */
+    uint32_t n_fields;
+    uint64_t received_ns, deadline_ns, generation;
+    char traceparent[56];      /* what goes to the leaves and back to the client */
+    char trace_headers[80];
+    sgs_ev_timer deadline_timer;
+    int client_fd;             /* watched for the client leaving, -1 */
+    sgs_ev_io client_io;
+    bool client_watched;
+    root_slot *slots;
+    uint32_t n_pending;
+    bool done;
+    root_query *next;          /* free list */
+};
+
+typedef struct root_metrics {
+    sgs_metrics *registry;
+    sgs_counter *requests_ok, *requests_partial, *requests_bad, *requests_unavailable;
+    sgs_counter *leaf_requests, *leaf_failures, *hedges_sent, *hedges_won, *retries;
+    sgs_counter *ejections, *partial, *timeouts, *client_gone;
+    sgs_histogram *request_latency, *leaf_latency;
+} root_metrics;
+
+struct root {
+    const root_config *cfg;
+    root_shard *shards;
+    uint32_t n_shards;
+    sgs_evloop *loop;
+    struct ck_ring *ring;
+    void *ring_buf;
+    uint32_t ring_size;
+    root_metrics m;
+    _Atomic uint64_t serving_generation; /* writer: the loop */
+    _Atomic bool ready;                  /* writer: the loop */
+    /* Hedge token bucket (loop thread). */
+    double hedge_tokens;
+    /* Free lists (query pool: any thread, under pool_lock). */
+    root_conn *free_conns;
+    root_query *free_queries;
+    sgs_ev_timer maint_timer;
+    uint64_t last_rotate_ns;
+    uint64_t rng;
+    sgs_http_server *http;
+};
+
+/* Topology (root/topology.c): fills r->shards from the config. 0, or
+ * SGS_EUSAGE naming the bad flag or file entry. */
+int root_topology_load(root *r, sgs_err *err);
+/* Frees what root_topology_load allocated. */
+void root_topology_free(root *r);
+/* Resolves a replica's address (--resolve, --resolve-file, then DNS, which
+ * blocks); addr_len stays 0 when nothing resolves. */
+void root_replica_resolve(const root_config *cfg, root_replica *rep);
+
+/* Scatter engine (root/scatter.c). */
+int root_scatter_start(root *r, sgs_err *err);
+/* Stops the loop thread and frees the engine's state (after the server stopped). */
+void root_scatter_stop(root *r);
+/* Any thread: a query object from the pool (arena reset, fields zeroed). */
+root_query *root_query_get(root *r);
+/* Any thread: back to the pool. */
+void root_query_put(root *r, root_query *q);
+/* Any thread: hands q to the loop; false when the queue is full. */
+bool root_scatter_submit(root *r, root_query *q);
+
+/* Pure parts, unit-tested. */
+#define ROOT_HEDGE_BURST 10.0 /* hedge tokens banked at most */
+/* Token bucket: a primary leaf request adds budget tokens (capped at
+ * ROOT_HEDGE_BURST); root_hedge_take spends one, false when none is left. */
+void root_hedge_credit(root *r, double budget);
+bool root_hedge_take(root *r);
+/* Picks a replica index of shard s for a new sub-request by power of two
+ * choices among the eligible ones, avoiding `avoid` (-1 for none) when
+ * another is eligible; -1 when none is. */
+int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid);
+/* True when the replica may take a sub-request at generation gen now. */
+bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns);
+/* Merges the OK slots' hits into out_json as the "hits" array (offset skipped,
+ * k kept). */
+void root_gather_hits(root_query *q, uint32_t n_shards, sgs_buf *out);
+
+/* API (root/api.c). */
+void root_api_routes(root *r, sgs_http_route *routes, size_t *n_routes);
+/* Loop thread: writes the answer of a finished query and completes it. */
+void root_api_finish(root *r, root_query *q);
+
+#endif

@@ -1,0 +1,994 @@
+/* The scatter engine: one event loop thread that owns every leaf connection,
+ * probes every replica, sends each query's sub-requests, hedges stragglers,
+ * retries connection errors, enforces the deadline and hands the gathered
+ * query to root_api_finish().
+ *
+ * Invariants: a query's slot is PENDING while it has an active attempt or
+ * the query is not finished; an attempt is in exactly one slot's active[]
+ * and owns its connection; a connection is either carrying an attempt, idle
+ * in its replica's list (watched for the peer closing it) or free. */
+#include <ck_ring.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "root/root.h"
+
+#define IDLE_MAX_PER_REPLICA 64u
+#define IDLE_TIMEOUT_NS (10ull * 1000000000u)
+#define MAINT_INTERVAL_NS (100ull * 1000000u)
+#define ROTATE_INTERVAL_NS (5ull * 1000000000u)
+#define HEDGE_MIN_SAMPLES 20u
+#define EWMA_ALPHA 0.2
+
+static pthread_t loop_thread;
+static root *the_root; /* the loop's root, for timer callbacks (set before the loop starts) */
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* ---- replica choice ---------------------------------------------------- */
+
+bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns)
+{
+    (void)now_ns;
+    return rep->probe_ok && rep->addr_len > 0 && rep->ejected_until_ns == 0 &&
+           (gen == 0 || rep->generation == gen);
+}
+
+static double replica_cost(const root_replica *rep, uint64_t now_ns, int64_t slow_start_ms)
+{
+    double cost = ((double)rep->in_flight + 1.0) * (rep->ewma_us + 50.0);
+    uint64_t ss = (uint64_t)slow_start_ms * 1000000u;
+    if (ss > 0 && rep->ready_since_ns > 0 && now_ns - rep->ready_since_ns < ss) {
+        double left = 1.0 - (double)(now_ns - rep->ready_since_ns) / (double)ss;
+        cost *= 1.0 + 3.0 * left;
+    }
+    return cost;
+}
+
+int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid)
+{
+    uint64_t gen = atomic_load(&r->serving_generation);
+    int cand[ROOT_MAX_REPLICAS];
+    int n = 0;
+    for (uint32_t i = 0; i < s->n_replicas; i++)
+        if ((int)i != avoid && root_replica_eligible(&s->replicas[i], gen, now_ns))
+            cand[n++] = (int)i;
+    if (n == 0)
+        return -1;
+    if (n == 1)
+        return cand[0];
+    /* Two draws with replacement: the cheaper usually wins, yet a replica
+     * that looks worse still gets some traffic (a quarter with two), so its
+     * latency estimate keeps up to date. */
+    int a = cand[rng_next(&r->rng) % (uint64_t)n];
+    int b = cand[rng_next(&r->rng) % (uint64_t)n];
+    if (b == a)
+        return a;
+    int64_t ss = r->cfg ? r->cfg->slow_start_ms : 0;
+    double ca = replica_cost(&s->replicas[a], now_ns, ss);
+    double cb = replica_cost(&s->replicas[b], now_ns, ss);
+    return cb < ca ? b : a;
+}
+
+/* ---- hedge budget ------------------------------------------------------ */
+
+void root_hedge_credit(root *r, double budget)
+{
+    if (budget <= 0)
+        return;
+    r->hedge_tokens += budget;
+    if (r->hedge_tokens > ROOT_HEDGE_BURST)
+        r->hedge_tokens = ROOT_HEDGE_BURST;
+}
+
+bool root_hedge_take(root *r)
+{
+    if (r->hedge_tokens < 1.0)
+        return false;
+    r->hedge_tokens -= 1.0;
+    return true;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void conn_ready(sgs_ev_io *io, uint32_t events);
+
+static root_conn *conn_new(root *r, root_replica *rep)
+{
+    root_conn *c = r->free_conns;
+    if (c)
+        r->free_conns = c->next;
+    else {
+        c = sgs_xcalloc(1, sizeof *c);
+        sgs_http_conn_init(&c->http, (size_t)r->cfg->max_leaf_body);
+    }
+    c->rep = rep;
+    c->att = NULL;
+    c->next = NULL;
+    c->registered = false;
+    c->probe = false;
+    sgs_buf_reset(&c->http.out);
+    return c;
+}
+
+static void conn_free(root *r, root_conn *c)
+{
+    if (c->registered)
+        sgs_evloop_io_del(r->loop, &c->io);
+    c->registered = false;
+    sgs_http_conn_close(&c->http);
+    sgs_buf_reset(&c->http.out);
+    c->http.out_off = 0;
+    c->att = NULL;
+    c->next = r->free_conns;
+    r->free_conns = c;
+}
+
+/* Takes an idle connection of rep, or opens one. NULL with err set. */
+static root_conn *conn_for(root *r, root_replica *rep, bool fresh, sgs_err *err)
+{
+    while (!fresh && rep->idle) {
+        root_conn *c = rep->idle;
+        rep->idle = c->next;
+        rep->n_idle--;
+        c->next = NULL;
+        if (c->http.fd >= 0)
+            return c;
+        conn_free(r, c);
+    }
+    if (rep->addr_len == 0) {
+        sgs_err_set(err, SGS_EUNAVAILABLE, "%s: address not resolved", rep->url);
+        return NULL;
+    }
+    root_conn *c = conn_new(r, rep);
+    if (sgs_http_conn_connect(&c->http, (struct sockaddr *)&rep->addr, rep->addr_len, err) != 0) {
+        conn_free(r, c);
+        return NULL;
+    }
+    if (sgs_evloop_io_add(r->loop, &c->io, c->http.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+                          conn_ready, err) != 0) {
+        conn_free(r, c);
+        return NULL;
+    }
+    c->registered = true;
+    return c;
+}
+
+static void conn_park(root *r, root_conn *c)
+{
+    root_replica *rep = c->rep;
+    c->att = NULL;
+    if (c->http.fd < 0 || rep->n_idle >= IDLE_MAX_PER_REPLICA) {
+        conn_free(r, c);
+        return;
+    }
+    sgs_err err = {0};
+    if (sgs_evloop_io_mod(r->loop, &c->io, EPOLLIN | EPOLLRDHUP, &err) != 0) {
+        conn_free(r, c);
+        return;
+    }
+    c->idle_since_ns = sgs_evloop_now(r->loop);
+    c->next = rep->idle;
+    rep->idle = c;
+    rep->n_idle++;
+}
+
+static void idle_unlink(root_conn *c)
+{
+    root_replica *rep = c->rep;
+    for (root_conn **p = &rep->idle; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            rep->n_idle--;
+            return;
+        }
+}
+
+/* ---- breaker ----------------------------------------------------------- */
+
+static void replica_failed(root *r, root_replica *rep, const char *why)
+{
+    snprintf(rep->last_error, sizeof rep->last_error, "%.150s", why);
+    rep->consecutive_failures++;
+    if (rep->ejected_until_ns == 0 &&
+        rep->consecutive_failures >= (uint32_t)r->cfg->eject_failures) {
+        uint64_t backoff_ms = (uint64_t)r->cfg->eject_base_ms << (rep->ejections < 10 ? rep->ejections : 10);
+        if (backoff_ms > (uint64_t)r->cfg->eject_max_ms)
+            backoff_ms = (uint64_t)r->cfg->eject_max_ms;
+        rep->ejections++;
+        rep->ejected_until_ns = sgs_evloop_now(r->loop) + backoff_ms * 1000000u;
+        sgs_counter_inc(r->m.ejections);
+        sgs_log(SGS_LOG_WARN, "replica_ejected", "shard %u replica %s: %u failures (%s); out for %llu ms",
+                rep->shard->id, rep->url, rep->consecutive_failures, why,
+                (unsigned long long)backoff_ms);
+        /* Probe at the end of the backoff: a half-open check readmits it. */
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer, rep->ejected_until_ns);
+    }
+}
+
+static void replica_succeeded(root_replica *rep, uint64_t took_us)
+{
+    rep->consecutive_failures = 0;
+    rep->ejections = 0;
+    rep->ewma_us = rep->ewma_us <= 0 ? (double)took_us
+                                     : (1 - EWMA_ALPHA) * rep->ewma_us + EWMA_ALPHA * (double)took_us;
+}
+
+/* ---- queries ----------------------------------------------------------- */
+
+static void query_finish(root *r, root_query *q);
+static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool hedge, bool fresh,
+                         root_replica *same);
+
+/* Drops an attempt: its connection is closed (its answer is not wanted). */
+static void attempt_cancel(root *r, root_attempt *a, bool penalize)
+{
+    root_replica *rep = a->rep;
+    if (rep->in_flight > 0)
+        rep->in_flight--;
+    if (penalize) {
+        /* The replica took at least this long: fold it in so choice avoids it. */
+        uint64_t took_us = (sgs_evloop_now(r->loop) - a->start_ns) / 1000u;
+        rep->ewma_us = (1 - EWMA_ALPHA) * rep->ewma_us + EWMA_ALPHA * (double)took_us;
+    }
+    if (a->conn) {
+        a->conn->att = NULL;
+        conn_free(r, a->conn);
+        a->conn = NULL;
+    }
+}
+
+static void slot_remove(root_slot *sl, root_attempt *a)
+{
+    if (sl->active[0] == a) {
+        sl->active[0] = sl->active[1];
+        sl->active[1] = NULL;
+    } else if (sl->active[1] == a)
+        sl->active[1] = NULL;
+}
+
+static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status st)
+{
+    if (sl->status != ROOT_SLOT_PENDING)
+        return;
+    sl->status = st;
+    for (int i = 0; i < 2; i++)
+        if (sl->active[i]) {
+            attempt_cancel(r, sl->active[i], st == ROOT_SLOT_OK);
+            sl->active[i] = NULL;
+        }
+    sgs_evloop_timer_cancel(r->loop, &sl->hedge_timer);
+    if (q->n_pending > 0)
+        q->n_pending--;
+    if (q->n_pending == 0)
+        query_finish(r, q);
+}
+
+/* A sub-request ended without a usable answer. retry: a connection error
+ * or wrong leaf, worth trying another replica while time remains. */
+static void attempt_failed(root *r, root_attempt *a, bool retry, bool timed_out, const char *why)
+{
+    root_query *q = a->q;
+    root_slot *sl = &q->slots[a->shard];
+    root_replica *rep = a->rep;
+    slot_remove(sl, a);
+    attempt_cancel(r, a, false);
+    sgs_counter_inc(r->m.leaf_failures);
+    snprintf(sl->error, sizeof sl->error, "replica %u: %.160s", rep->index, why);
+    if (sl->status != ROOT_SLOT_PENDING)
+        return;
+    if (sl->active[0] != NULL)
+        return; /* the other (hedge or primary) may still answer */
+    uint64_t now = sgs_evloop_now(r->loop);
+    if (retry && now + 1000000u < q->deadline_ns && sl->n_tries <= rep->shard->n_replicas) {
+        sgs_counter_inc(r->m.retries);
+        send_attempt(r, q, sl, (int)rep->index, false, false, NULL);
+        return;
+    }
+    slot_settle(r, q, sl, timed_out ? ROOT_SLOT_TIMED_OUT : ROOT_SLOT_FAILED);
+}
+
+/* Reads the error type of a JSON error body into out. */
+static void error_type(const sgs_http_response *resp, char *out, size_t cap)
+{
+    snprintf(out, cap, "http %d", resp->status);
+    json_error_t je;
+    json_t *j = json_loadb((const char *)resp->body, resp->body_len, 0, &je);
+    if (!j)
+        return;
+    const char *type = json_string_value(json_object_get(json_object_get(j, "error"), "type"));
+    const char *reason =
+        json_string_value(json_object_get(json_object_get(j, "error"), "reason"));
+    if (type)
+        snprintf(out, cap, "http %d %s: %s", resp->status, type, reason ? reason : "");
+    json_decref(j);
+}
+
+static void attempt_answered(root *r, root_attempt *a, const sgs_http_response *resp)
+{
+    root_query *q = a->q;
+    root_slot *sl = &q->slots[a->shard];
+    root_replica *rep = a->rep;
+    uint64_t now = sgs_evloop_now(r->loop);
+    uint64_t took_us = (now - a->start_ns) / 1000u;
+    char why[200];
+    if (resp->status != 200) {
+        error_type(resp, why, sizeof why);
+        bool timeout = resp->status == 504;
+        bool health = resp->status >= 500 && !timeout;
+        if (health)
+            replica_failed(r, rep, why);
+        if (resp->status == 503)
+            rep->probe_ok = false; /* draining or not ready: wait for the next probe */
+        root_conn *c = a->conn;
+        a->conn = NULL;
+        c->att = NULL;
+        if (sgs_http_conn_reuse(&c->http, resp))
+            conn_park(r, c);
+        else
+            conn_free(r, c);
+        attempt_failed(r, a, !timeout, timeout, why);
+        return;
+    }
+    /* Copy the body into the query's arena: the connection's buffer is reused. */
+    uint8_t *body = sgs_arena_alloc(&q->arena, resp->body_len ? resp->body_len : 1);
+    memcpy(body, resp->body, resp->body_len);
+    size_t body_len = resp->body_len;
+    root_conn *c = a->conn;
+    a->conn = NULL;
+    c->att = NULL;
+    if (sgs_http_conn_reuse(&c->http, resp))
+        conn_park(r, c);
+    else
+        conn_free(r, c);
+
+    sgs_shard_response sr;
+    sgs_err err = {0};
+    if (sgs_wire_decode_response_bin(body, body_len, &q->arena, &sr, &err) != 0) {
+        snprintf(why, sizeof why, "bad answer: %.160s", err.msg);
+        replica_failed(r, rep, why);
+        attempt_failed(r, a, true, false, why);
+        return;
+    }
+    if (sr.shard != rep->shard->id || (q->generation != 0 && sr.generation != q->generation)) {
+        snprintf(why, sizeof why, "answered for shard %u generation %016llx, want shard %u generation %016llx",
+                 sr.shard, (unsigned long long)sr.generation, rep->shard->id,
+                 (unsigned long long)q->generation);
+        rep->probe_ok = false;
+        replica_failed(r, rep, why);
+        attempt_failed(r, a, true, false, why);
+        return;
+    }
+    replica_succeeded(rep, took_us);
+    sgs_hist_record(rep->shard->lat_cur, took_us);
+    sgs_histogram_observe(r->m.leaf_latency, took_us);
+    slot_remove(sl, a);
+    if (rep->in_flight > 0)
+        rep->in_flight--;
+    if (sl->status != ROOT_SLOT_PENDING)
+        return;
+    sl->resp = sr;
+    sl->replica = (int)rep->index;
+    sl->took_ms = (double)took_us / 1000.0;
+    if (a->hedge) {
+        sl->hedge_won = true;
+        sgs_counter_inc(r->m.hedges_won);
+    }
+    slot_settle(r, q, sl, ROOT_SLOT_OK);
+}
+
+static void conn_ready(sgs_ev_io *io, uint32_t events);
+
+static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp, const char *fail);
+
+static void drive(root *r, root_conn *c)
+{
+    sgs_http_response resp;
+    sgs_err err = {0};
+    int rc = sgs_http_conn_io(&c->http, &resp, &err);
+    if (rc == SGS_HTTP_IO_WANT_WRITE || rc == SGS_HTTP_IO_WANT_READ) {
+        uint32_t ev = (rc == SGS_HTTP_IO_WANT_WRITE ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
+        sgs_err e2 = {0};
+        if (sgs_evloop_io_mod(r->loop, &c->io, ev, &e2) == 0)
+            return;
+        rc = SGS_EIO;
+        sgs_err_set(&err, SGS_EIO, "%s", e2.msg);
+    }
+    if (c->probe) {
+        root_replica *rep = c->rep;
+        rep->probe_conn = NULL;
+        if (rc == SGS_HTTP_IO_DONE)
+            probe_done(r, rep, &resp, NULL);
+        else
+            probe_done(r, rep, NULL, err.msg);
+        conn_free(r, c);
+        return;
+    }
+    root_attempt *a = c->att;
+    if (rc == SGS_HTTP_IO_DONE) {
+        attempt_answered(r, a, &resp);
+        return;
+    }
+    /* A kept-alive connection the leaf closed just before our request: try
+     * once more on a fresh one without blaming the replica. */
+    bool stale = c->http.n_responses > 0 && c->http.in.len == 0;
+    root_query *q = a->q;
+    root_slot *sl = &q->slots[a->shard];
+    root_replica *rep = a->rep;
+    if (stale && !a->fresh_retry) {
+        bool hedge = a->hedge;
+        slot_remove(sl, a);
+        attempt_cancel(r, a, false);
+        send_attempt(r, q, sl, -1, hedge, true, rep);
+        return;
+    }
+    replica_failed(r, rep, err.msg);
+    attempt_failed(r, a, true, false, err.msg);
+}
+
+static void conn_ready(sgs_ev_io *io, uint32_t events)
+{
+    root_conn *c = (root_conn *)((char *)io - offsetof(root_conn, io));
+    root *r = c->rep->r;
+    if (c->att == NULL && !c->probe) {
+        /* Idle: the peer closed it or sent stray bytes. */
+        (void)events;
+        if (sgs_http_conn_idle_broken(&c->http)) {
+            idle_unlink(c);
+            conn_free(r, c);
+        }
+        return;
+    }
+    drive(r, c);
+}
+
+/* Writes the deadline left into the encoded request (offset 12). */
+static void patch_deadline(sgs_buf *wire, uint64_t now, uint64_t deadline_ns)
+{
+    uint32_t ms = deadline_ns > now ? (uint32_t)((deadline_ns - now + 999999u) / 1000000u) : 1;
+    if (wire->len >= 16) {
+        wire->data[12] = (uint8_t)ms;
+        wire->data[13] = (uint8_t)(ms >> 8);
+        wire->data[14] = (uint8_t)(ms >> 16);
+        wire->data[15] = (uint8_t)(ms >> 24);
+    }
+}
+
+static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool hedge, bool fresh,
+                         root_replica *same)
+{
+    root_shard *s = &r->shards[sl->shard];
+    uint64_t now = sgs_evloop_now(r->loop);
+    int idx = same ? (int)same->index : root_pick_replica(r, s, now, avoid);
+    if (idx < 0 && avoid >= 0 && !hedge)
+        idx = root_pick_replica(r, s, now, -1);
+    if (idx < 0) {
+        if (hedge)
+            return;
+        if (sl->error[0] == 0)
+            snprintf(sl->error, sizeof sl->error, "no ready replica of shard %u at generation %016llx",
+                     s->id, (unsigned long long)q->generation);
+        if (sl->active[0] == NULL)
+            slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+        return;
+    }
+    root_replica *rep = &s->replicas[idx];
+    sgs_err err = {0};
+    root_conn *c = conn_for(r, rep, fresh, &err);
+    sl->n_tries++;
+    if (c == NULL) {
+        replica_failed(r, rep, err.msg);
+        snprintf(sl->error, sizeof sl->error, "replica %d: %.160s", idx, err.msg);
+        if (!hedge && sl->active[0] == NULL && sl->n_tries <= s->n_replicas &&
+            now + 1000000u < q->deadline_ns) {
+            sgs_counter_inc(r->m.retries);
+            send_attempt(r, q, sl, idx, false, false, NULL);
+        } else if (sl->active[0] == NULL)
+            slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+        return;
+    }
+    root_attempt *a = sgs_arena_zalloc(&q->arena, sizeof *a);
+    a->q = q;
+    a->shard = sl->shard;
+    a->rep = rep;
+    a->conn = c;
+    a->start_ns = now;
+    a->hedge = hedge;
+    a->fresh_retry = fresh;
+    c->att = a;
+    sl->active[sl->active[0] ? 1 : 0] = a;
+    rep->in_flight++;
+    sgs_counter_inc(r->m.leaf_requests);
+    if (!hedge)
+        root_hedge_credit(r, r->cfg->hedge_budget);
+    patch_deadline(&q->wire, now, q->deadline_ns);
+    sgs_http_format_request(&c->http.out, "POST", rep->host_header, "/v1/shard/search",
+                            q->trace_headers, SGS_WIRE_CONTENT_TYPE, q->wire.data, q->wire.len);
+    c->http.out_off = 0;
+    drive(r, c);
+}
+
+
+static void hedge_timer_cb(sgs_ev_timer *t)
+{
+    root_slot *sl = (root_slot *)((char *)t - offsetof(root_slot, hedge_timer));
+    root_query *q = sl->q;
+    root *r = the_root;
+    if (sl->status != ROOT_SLOT_PENDING || sl->active[0] == NULL || sl->active[1] != NULL)
+        return;
+    root_shard *s = &r->shards[sl->shard];
+    int idx = root_pick_replica(r, s, sgs_evloop_now(r->loop), (int)sl->active[0]->rep->index);
+    if (idx < 0 || idx == (int)sl->active[0]->rep->index || !root_hedge_take(r))
+        return;
+    sl->hedged = true;
+    sgs_counter_inc(r->m.hedges_sent);
+    send_attempt(r, q, sl, -1, true, false, &s->replicas[idx]);
+}
+
+static void deadline_cb(sgs_ev_timer *t)
+{
+    root_query *q = (root_query *)((char *)t - offsetof(root_query, deadline_timer));
+    root *r = the_root;
+    for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
+        root_slot *sl = &q->slots[i];
+        if (sl->status == ROOT_SLOT_PENDING) {
+            if (sl->error[0] == 0)
+                snprintf(sl->error, sizeof sl->error, "no answer within the deadline");
+            for (int j = 0; j < 2; j++)
+                if (sl->active[j]) {
+                    attempt_cancel(r, sl->active[j], true);
+                    sl->active[j] = NULL;
+                }
+            slot_settle(r, q, sl, ROOT_SLOT_TIMED_OUT);
+        }
+    }
+}
+
+static void release_cb(sgs_ev_timer *t)
+{
+    root_query *q = (root_query *)((char *)t - offsetof(root_query, deadline_timer));
+    root_query_put(the_root, q);
+}
+
+/* Answers the client at once; the query object goes back to the pool from a
+ * timer of this round, after every callback still on the stack has seen
+ * q->done. */
+static void query_finish(root *r, root_query *q)
+{
+    if (q->done)
+        return;
+    q->done = true;
+    if (q->client_watched)
+        sgs_evloop_io_del(r->loop, &q->client_io);
+    q->client_watched = false;
+    sgs_evloop_timer_cancel(r->loop, &q->deadline_timer);
+    for (uint32_t i = 0; i < r->n_shards; i++)
+        sgs_evloop_timer_cancel(r->loop, &q->slots[i].hedge_timer);
+    root_api_finish(r, q);
+    sgs_ev_timer_init(&q->deadline_timer, release_cb);
+    sgs_evloop_timer_arm(r->loop, &q->deadline_timer, sgs_evloop_now(r->loop));
+}
+
+/* The client closed its connection: the answer has no reader, so every
+ * outstanding sub-request is cancelled now. */
+static void client_gone(sgs_ev_io *io, uint32_t events)
+{
+    root_query *q = (root_query *)((char *)io - offsetof(root_query, client_io));
+    root *r = the_root;
+    if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || q->done)
+        return;
+    sgs_counter_inc(r->m.client_gone);
+    for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
+        root_slot *sl = &q->slots[i];
+        if (sl->status != ROOT_SLOT_PENDING)
+            continue;
+        snprintf(sl->error, sizeof sl->error, "the client went away");
+        slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+    }
+}
+
+static void query_start(root *r, root_query *q)
+{
+    uint64_t now = sgs_evloop_now(r->loop);
+    q->generation = atomic_load(&r->serving_generation);
+    q->slots = sgs_arena_zalloc(&q->arena, r->n_shards * sizeof *q->slots);
+    q->n_pending = r->n_shards;
+    q->done = false;
+    sgs_ev_timer_init(&q->deadline_timer, deadline_cb);
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        root_slot *sl = &q->slots[i];
+        sl->q = q;
+        sl->shard = i;
+        sl->replica = -1;
+        sgs_ev_timer_init(&sl->hedge_timer, hedge_timer_cb);
+    }
+    if (q->deadline_ns <= now) {
+        for (uint32_t i = 0; i < r->n_shards; i++)
+            q->slots[i].status = ROOT_SLOT_TIMED_OUT;
+        q->n_pending = 0;
+        query_finish(r, q);
+        return;
+    }
+    sgs_evloop_timer_arm(r->loop, &q->deadline_timer, q->deadline_ns);
+    q->client_watched = false;
+    if (q->client_fd >= 0)
+        q->client_watched = sgs_evloop_io_add(r->loop, &q->client_io, q->client_fd, EPOLLRDHUP,
+                                              client_gone, NULL) == 0;
+    /* The query may finish inside the loop (every shard failing at once):
+     * q->done guards the slots after that. */
+    for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
+        root_slot *sl = &q->slots[i];
+        send_attempt(r, q, sl, -1, false, false, NULL);
+        if (!q->done && sl->status == ROOT_SLOT_PENDING && r->cfg->hedge_budget > 0 &&
+            r->shards[i].n_replicas > 1)
+            sgs_evloop_timer_arm(r->loop, &sl->hedge_timer, now + r->shards[i].hedge_delay_ns);
+    }
+}
+
+/* ---- probes ------------------------------------------------------------ */
+
+static uint64_t parse_hex64(const char *s, bool *ok)
+{
+    uint64_t v = 0;
+    *ok = s != NULL && strlen(s) == 16;
+    for (int i = 0; *ok && i < 16; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            *ok = false;
+        v = v * 16 + (uint64_t)(d < 0 ? 0 : d);
+    }
+    return v;
+}
+
+static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp, const char *fail)
+{
+    char why[160] = "";
+    bool ok = false;
+    if (fail) {
+        snprintf(why, sizeof why, "probe: %.140s", fail);
+        /* The address may have moved (a rescheduled pod): look it up again. */
+        root_replica_resolve(r->cfg, rep);
+    }
+    else if (resp->status != 200)
+        snprintf(why, sizeof why, "probe: /v1/shard/info answered %d", resp->status);
+    else {
+        json_error_t je;
+        json_t *j = json_loadb((const char *)resp->body, resp->body_len, 0, &je);
+        json_t *shard = json_object_get(j, "shard");
+        json_t *proto = json_object_get(j, "protocol");
+        bool gen_ok;
+        uint64_t gen = parse_hex64(json_string_value(json_object_get(j, "generation")), &gen_ok);
+        if (!j || !json_is_integer(shard) || !gen_ok)
+            snprintf(why, sizeof why, "probe: /v1/shard/info is not the leaf's JSON");
+        else if ((uint64_t)json_integer_value(shard) != rep->shard->id)
+            snprintf(why, sizeof why, "misrouted: leaf serves shard %lld, topology says %u",
+                     (long long)json_integer_value(shard), rep->shard->id);
+        else if (!json_is_integer(proto) || json_integer_value(proto) != SGS_WIRE_VERSION)
+            snprintf(why, sizeof why, "protocol_mismatch: leaf speaks protocol %lld, root %u",
+                     json_is_integer(proto) ? (long long)json_integer_value(proto) : -1LL,
+                     SGS_WIRE_VERSION);
+        else if (!json_is_true(json_object_get(j, "ready")))
+            snprintf(why, sizeof why, "leaf not ready");
+        else {
+            ok = true;
+            rep->generation = gen;
+        }
+        json_decref(j);
+    }
+    uint64_t now = sgs_evloop_now(r->loop);
+    if (ok) {
+        if (!rep->probe_ok || rep->ejected_until_ns != 0)
+            rep->ready_since_ns = now;
+        if (rep->ejected_until_ns != 0 && now >= rep->ejected_until_ns) {
+            rep->ejected_until_ns = 0;
+            rep->consecutive_failures = 0;
+            sgs_log(SGS_LOG_INFO, "replica_readmitted", "shard %u replica %s", rep->shard->id,
+                    rep->url);
+        }
+        if (rep->ejected_until_ns == 0)
+            rep->last_error[0] = 0;
+    } else {
+        if (rep->probe_ok)
+            sgs_log(SGS_LOG_WARN, "replica_not_ready", "shard %u replica %s: %s", rep->shard->id,
+                    rep->url, why);
+        snprintf(rep->last_error, sizeof rep->last_error, "%.150s", why);
+    }
+    rep->probe_ok = ok;
+    uint64_t next = now + (uint64_t)r->cfg->probe_interval_ms * 1000000u;
+    if (rep->ejected_until_ns > now && rep->ejected_until_ns < next)
+        next = rep->ejected_until_ns;
+    sgs_evloop_timer_arm(r->loop, &rep->probe_timer, next);
+}
+
+static void probe_timer_cb(sgs_ev_timer *t)
+{
+    root_replica *rep = (root_replica *)((char *)t - offsetof(root_replica, probe_timer));
+    root *r = rep->r;
+    if (rep->probe_conn) {
+        /* The probe did not answer in time. */
+        root_conn *c = rep->probe_conn;
+        rep->probe_conn = NULL;
+        conn_free(r, c);
+        probe_done(r, rep, NULL, "timed out");
+        return;
+    }
+    sgs_err err = {0};
+    root_conn *c = conn_for(r, rep, true, &err);
+    if (c == NULL) {
+        probe_done(r, rep, NULL, err.msg);
+        return;
+    }
+    c->probe = true;
+    rep->probe_conn = c;
+    rep->probe_started_ns = sgs_evloop_now(r->loop);
+    sgs_http_format_request(&c->http.out, "GET", rep->host_header, "/v1/shard/info",
+                            "Connection: close\r\n", NULL, NULL, 0);
+    sgs_evloop_timer_arm(r->loop, &rep->probe_timer,
+                         rep->probe_started_ns + (uint64_t)r->cfg->probe_timeout_ms * 1000000u);
+    drive(r, c);
+}
+
+/* ---- maintenance ------------------------------------------------------- */
+
+/* Chooses the newest generation every shard has a ready replica of; failing
+ * that, the one most shards have (newest among ties), so a missing shard
+ * still lets the others answer. */
+static void choose_generation(root *r, uint64_t now)
+{
+    uint64_t gens[64];
+    uint32_t counts[64];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        root_shard *s = &r->shards[i];
+        uint64_t seen[ROOT_MAX_REPLICAS];
+        uint32_t n_seen = 0;
+        for (uint32_t j = 0; j < s->n_replicas; j++) {
+            root_replica *rep = &s->replicas[j];
+            if (!root_replica_eligible(rep, 0, now))
+                continue;
+            bool dup = false;
+            for (uint32_t k = 0; k < n_seen; k++)
+                dup |= seen[k] == rep->generation;
+            if (dup)
+                continue;
+            seen[n_seen++] = rep->generation;
+            uint32_t k = 0;
+            while (k < n && gens[k] != rep->generation)
+                k++;
+            if (k == n && n < 64) {
+                gens[n] = rep->generation;
+                counts[n++] = 0;
+            }
+            if (k < n)
+                counts[k]++;
+        }
+    }
+    uint64_t best = 0;
+    uint32_t best_count = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (counts[k] > best_count || (counts[k] == best_count && gens[k] > best)) {
+            best = gens[k];
+            best_count = counts[k];
+        }
+    uint64_t old = atomic_load(&r->serving_generation);
+    if (best_count > 0 && best != old) {
+        sgs_log(SGS_LOG_INFO, "generation", "serving generation %016llx (%u of %u shards)",
+                (unsigned long long)best, best_count, r->n_shards);
+        atomic_store(&r->serving_generation, best);
+    }
+    atomic_store(&r->ready, best_count == r->n_shards && r->n_shards > 0);
+}
+
+static void maint_cb(sgs_ev_timer *t)
+{
+    root *r = (root *)((char *)t - offsetof(root, maint_timer));
+    uint64_t now = sgs_evloop_now(r->loop);
+    choose_generation(r, now);
+    bool rotate = now - r->last_rotate_ns >= ROTATE_INTERVAL_NS;
+    if (rotate)
+        r->last_rotate_ns = now;
+    sgs_hist *tmp = sgs_hist_new();
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        root_shard *s = &r->shards[i];
+        sgs_hist_reset(tmp);
+        sgs_hist_merge(tmp, s->lat_prev);
+        sgs_hist_merge(tmp, s->lat_cur);
+        uint64_t lo = (uint64_t)r->cfg->hedge_min_ms * 1000000u;
+        uint64_t hi = (uint64_t)r->cfg->hedge_max_ms * 1000000u;
+        uint64_t d = hi;
+        if (sgs_hist_count(tmp) >= HEDGE_MIN_SAMPLES)
+            d = sgs_hist_quantile(tmp, r->cfg->hedge_quantile) * 1000u;
+        s->hedge_delay_ns = d < lo ? lo : d > hi ? hi : d;
+        if (rotate) {
+            sgs_hist *x = s->lat_prev;
+            s->lat_prev = s->lat_cur;
+            s->lat_cur = x;
+            sgs_hist_reset(s->lat_cur);
+        }
+        for (uint32_t j = 0; j < s->n_replicas; j++) {
+            root_replica *rep = &s->replicas[j];
+            for (root_conn **p = &rep->idle; *p;) {
+                root_conn *c = *p;
+                if (now - c->idle_since_ns > IDLE_TIMEOUT_NS) {
+                    *p = c->next;
+                    rep->n_idle--;
+                    conn_free(r, c);
+                } else
+                    p = &c->next;
+            }
+        }
+    }
+    sgs_hist_free(tmp);
+    sgs_evloop_timer_arm(r->loop, &r->maint_timer, now + MAINT_INTERVAL_NS);
+}
+
+/* ---- hand-off ---------------------------------------------------------- */
+
+static void on_wake(void *ctx)
+{
+    root *r = ctx;
+    void *item;
+    while (ck_ring_dequeue_mpsc(r->ring, r->ring_buf, &item)) {
+        root_query *q = item;
+        if (q->kind == ROOT_Q_SEARCH)
+            query_start(r, q);
+        else {
+            root_api_finish(r, q);
+            root_query_put(r, q);
+        }
+    }
+}
+
+bool root_scatter_submit(root *r, root_query *q)
+{
+    if (!ck_ring_enqueue_mpsc(r->ring, r->ring_buf, q))
+        return false;
+    sgs_evloop_wake(r->loop);
+    return true;
+}
+
+root_query *root_query_get(root *r)
+{
+    pthread_mutex_lock(&pool_mutex);
+    root_query *q = r->free_queries;
+    if (q)
+        r->free_queries = q->next;
+    pthread_mutex_unlock(&pool_mutex);
+    if (q == NULL) {
+        q = sgs_xcalloc(1, sizeof *q);
+        sgs_arena_init(&q->arena, 16384);
+        sgs_buf_init(&q->wire);
+    }
+    q->kind = ROOT_Q_SEARCH;
+    q->req = NULL;
+    q->client_fd = -1;
+    q->client_watched = false;
+    q->k = 10;
+    q->offset = 0;
+    q->allow_partial = true;
+    q->fields = NULL;
+    q->n_fields = 0;
+    q->slots = NULL;
+    q->n_pending = 0;
+    q->done = false;
+    q->next = NULL;
+    q->traceparent[0] = 0;
+    q->trace_headers[0] = 0;
+    sgs_buf_reset(&q->wire);
+    return q;
+}
+
+void root_query_put(root *r, root_query *q)
+{
+    sgs_arena_reset(&q->arena);
+    pthread_mutex_lock(&pool_mutex);
+    q->next = r->free_queries;
+    r->free_queries = q;
+    pthread_mutex_unlock(&pool_mutex);
+}
+
+static void *loop_main(void *arg)
+{
+    root *r = arg;
+    sgs_evloop_run(r->loop);
+    return NULL;
+}
+
+int root_scatter_start(root *r, sgs_err *err)
+{
+    the_root = r;
+    r->loop = sgs_evloop_new(err);
+    if (r->loop == NULL)
+        return err->code;
+    uint32_t size = 1024;
+    while (size < (uint32_t)r->cfg->max_inflight * 2u + 64u && size < (1u << 22))
+        size <<= 1;
+    r->ring_size = size;
+    r->ring = sgs_xcalloc(1, sizeof(struct ck_ring));
+    r->ring_buf = sgs_xcalloc(size, sizeof(struct ck_ring_buffer));
+    ck_ring_init(r->ring, size);
+    r->rng = sgs_now_ns() | 1;
+    r->hedge_tokens = r->cfg->hedge_budget > 0 ? ROOT_HEDGE_BURST : 0;
+    sgs_evloop_on_wake(r->loop, on_wake, r);
+    uint64_t now = sgs_now_ns();
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        root_shard *s = &r->shards[i];
+        s->lat_cur = sgs_hist_new();
+        s->lat_prev = sgs_hist_new();
+        s->hedge_delay_ns = (uint64_t)r->cfg->hedge_max_ms * 1000000u;
+        for (uint32_t j = 0; j < s->n_replicas; j++) {
+            root_replica *rep = &s->replicas[j];
+            rep->r = r;
+            sgs_ev_timer_init(&rep->probe_timer, probe_timer_cb);
+            sgs_evloop_timer_arm(r->loop, &rep->probe_timer, now);
+        }
+    }
+    sgs_ev_timer_init(&r->maint_timer, maint_cb);
+    r->last_rotate_ns = now;
+    sgs_evloop_timer_arm(r->loop, &r->maint_timer, now + 20000000u);
+    if (pthread_create(&loop_thread, NULL, loop_main, r) != 0)
+        return sgs_err_set(err, SGS_EINTERNAL, "pthread_create: %s", strerror(errno));
+    return 0;
+}
+
+static void conn_destroy(root_conn *c)
+{
+    sgs_http_conn_fini(&c->http);
+    free(c);
+}
+
+void root_scatter_stop(root *r)
+{
+    sgs_evloop_stop(r->loop);
+    pthread_join(loop_thread, NULL);
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        root_shard *s = &r->shards[i];
+        for (uint32_t j = 0; j < s->n_replicas; j++) {
+            root_replica *rep = &s->replicas[j];
+            while (rep->idle) {
+                root_conn *c = rep->idle;
+                rep->idle = c->next;
+                conn_destroy(c);
+            }
+            if (rep->probe_conn)
+                conn_destroy(rep->probe_conn);
+            rep->probe_conn = NULL;
+        }
+        sgs_hist_free(s->lat_cur);
+        sgs_hist_free(s->lat_prev);
+    }
+    while (r->free_conns) {
+        root_conn *c = r->free_conns;
+        r->free_conns = c->next;
+        conn_destroy(c);
+    }
+    while (r->free_queries) {
+        root_query *q = r->free_queries;
+        r->free_queries = q->next;
+        sgs_arena_fini(&q->arena);
+        sgs_buf_fini(&q->wire);
+        free(q);
+    }
+    free(r->ring_buf);
+    free(r->ring);
+    sgs_evloop_free(r->loop);
+}
