@@ -107,6 +107,12 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(LIBSGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SERVER_LIBS) $(LIBS)
 
+# tests/unit/test_root_<x>.c test sgs-root's own pure parts: linked with
+# root/*.o except main.o.
+$(B)/tests/test_root_%: $(B)/tests/unit/test_root_%.o $(filter-out $(B)/root/main.o,$(ROOT_OBJ)) $(LIBSGS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SERVER_LIBS) $(LIBS)
+
 # libFuzzer targets: tests/fuzz/fuzz_<name>.c with a committed corpus in
 # tests/fuzz/corpus/<name>/. Built with clang, ASan and UBSan in build/fuzz/.
 # `make test` replays each corpus and fuzzes FUZZ_SMOKE_SECONDS; `make fuzz`

@@ -154,6 +154,9 @@ struct root_query {
     char traceparent[56];      /* what goes to the leaves and back to the client */
     char trace_headers[80];
     sgs_ev_timer deadline_timer;
+    int client_fd;             /* watched for the client leaving, -1 */
+    sgs_ev_io client_io;
+    bool client_watched;
     root_slot *slots;
     uint32_t n_pending;
     bool done;
@@ -164,7 +167,7 @@ typedef struct root_metrics {
     sgs_metrics *registry;
     sgs_counter *requests_ok, *requests_partial, *requests_bad, *requests_unavailable;
     sgs_counter *leaf_requests, *leaf_failures, *hedges_sent, *hedges_won, *retries;
-    sgs_counter *ejections, *partial, *timeouts;
+    sgs_counter *ejections, *partial, *timeouts, *client_gone;
     sgs_histogram *request_latency, *leaf_latency;
 } root_metrics;
 
@@ -211,6 +214,11 @@ void root_query_put(root *r, root_query *q);
 bool root_scatter_submit(root *r, root_query *q);
 
 /* Pure parts, unit-tested. */
+#define ROOT_HEDGE_BURST 10.0 /* hedge tokens banked at most */
+/* Token bucket: a primary leaf request adds budget tokens (capped at
+ * ROOT_HEDGE_BURST); root_hedge_take spends one, false when none is left. */
+void root_hedge_credit(root *r, double budget);
+bool root_hedge_take(root *r);
 /* Picks a replica index of shard s for a new sub-request by power of two
  * choices among the eligible ones, avoiding `avoid` (-1 for none) when
  * another is eligible; -1 when none is. */

@@ -27,7 +27,6 @@
 #define MAINT_INTERVAL_NS (100ull * 1000000u)
 #define ROTATE_INTERVAL_NS (5ull * 1000000000u)
 #define HEDGE_MIN_SAMPLES 20u
-#define HEDGE_BURST 10.0
 #define EWMA_ALPHA 0.2
 
 static pthread_t loop_thread;
@@ -86,6 +85,25 @@ int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid)
     double ca = replica_cost(&s->replicas[a], now_ns, ss);
     double cb = replica_cost(&s->replicas[b], now_ns, ss);
     return cb < ca ? b : a;
+}
+
+/* ---- hedge budget ------------------------------------------------------ */
+
+void root_hedge_credit(root *r, double budget)
+{
+    if (budget <= 0)
+        return;
+    r->hedge_tokens += budget;
+    if (r->hedge_tokens > ROOT_HEDGE_BURST)
+        r->hedge_tokens = ROOT_HEDGE_BURST;
+}
+
+bool root_hedge_take(root *r)
+{
+    if (r->hedge_tokens < 1.0)
+        return false;
+    r->hedge_tokens -= 1.0;
+    return true;
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -498,11 +516,8 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
     sl->active[sl->active[0] ? 1 : 0] = a;
     rep->in_flight++;
     sgs_counter_inc(r->m.leaf_requests);
-    if (!hedge && r->cfg->hedge_budget > 0) {
-        r->hedge_tokens += r->cfg->hedge_budget;
-        if (r->hedge_tokens > HEDGE_BURST)
-            r->hedge_tokens = HEDGE_BURST;
-    }
+    if (!hedge)
+        root_hedge_credit(r, r->cfg->hedge_budget);
     patch_deadline(&q->wire, now, q->deadline_ns);
     sgs_http_format_request(&c->http.out, "POST", rep->host_header, "/v1/shard/search",
                             q->trace_headers, SGS_WIRE_CONTENT_TYPE, q->wire.data, q->wire.len);
@@ -518,13 +533,10 @@ static void hedge_timer_cb(sgs_ev_timer *t)
     root *r = the_root;
     if (sl->status != ROOT_SLOT_PENDING || sl->active[0] == NULL || sl->active[1] != NULL)
         return;
-    if (r->hedge_tokens < 1.0)
-        return;
     root_shard *s = &r->shards[sl->shard];
     int idx = root_pick_replica(r, s, sgs_evloop_now(r->loop), (int)sl->active[0]->rep->index);
-    if (idx < 0 || idx == (int)sl->active[0]->rep->index)
+    if (idx < 0 || idx == (int)sl->active[0]->rep->index || !root_hedge_take(r))
         return;
-    r->hedge_tokens -= 1.0;
     sl->hedged = true;
     sgs_counter_inc(r->m.hedges_sent);
     send_attempt(r, q, sl, -1, true, false, &s->replicas[idx]);
@@ -563,12 +575,33 @@ static void query_finish(root *r, root_query *q)
     if (q->done)
         return;
     q->done = true;
+    if (q->client_watched)
+        sgs_evloop_io_del(r->loop, &q->client_io);
+    q->client_watched = false;
     sgs_evloop_timer_cancel(r->loop, &q->deadline_timer);
     for (uint32_t i = 0; i < r->n_shards; i++)
         sgs_evloop_timer_cancel(r->loop, &q->slots[i].hedge_timer);
     root_api_finish(r, q);
     sgs_ev_timer_init(&q->deadline_timer, release_cb);
     sgs_evloop_timer_arm(r->loop, &q->deadline_timer, sgs_evloop_now(r->loop));
+}
+
+/* The client closed its connection: the answer has no reader, so every
+ * outstanding sub-request is cancelled now. */
+static void client_gone(sgs_ev_io *io, uint32_t events)
+{
+    root_query *q = (root_query *)((char *)io - offsetof(root_query, client_io));
+    root *r = the_root;
+    if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || q->done)
+        return;
+    sgs_counter_inc(r->m.client_gone);
+    for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
+        root_slot *sl = &q->slots[i];
+        if (sl->status != ROOT_SLOT_PENDING)
+            continue;
+        snprintf(sl->error, sizeof sl->error, "the client went away");
+        slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+    }
 }
 
 static void query_start(root *r, root_query *q)
@@ -594,6 +627,10 @@ static void query_start(root *r, root_query *q)
         return;
     }
     sgs_evloop_timer_arm(r->loop, &q->deadline_timer, q->deadline_ns);
+    q->client_watched = false;
+    if (q->client_fd >= 0)
+        q->client_watched = sgs_evloop_io_add(r->loop, &q->client_io, q->client_fd, EPOLLRDHUP,
+                                              client_gone, NULL) == 0;
     /* The query may finish inside the loop (every shard failing at once):
      * q->done guards the slots after that. */
     for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
@@ -843,6 +880,8 @@ root_query *root_query_get(root *r)
     }
     q->kind = ROOT_Q_SEARCH;
     q->req = NULL;
+    q->client_fd = -1;
+    q->client_watched = false;
     q->k = 10;
     q->offset = 0;
     q->allow_partial = true;
@@ -888,7 +927,7 @@ int root_scatter_start(root *r, sgs_err *err)
     r->ring_buf = sgs_xcalloc(size, sizeof(struct ck_ring_buffer));
     ck_ring_init(r->ring, size);
     r->rng = sgs_now_ns() | 1;
-    r->hedge_tokens = r->cfg->hedge_budget > 0 ? HEDGE_BURST : 0;
+    r->hedge_tokens = r->cfg->hedge_budget > 0 ? ROOT_HEDGE_BURST : 0;
     sgs_evloop_on_wake(r->loop, on_wake, r);
     uint64_t now = sgs_now_ns();
     for (uint32_t i = 0; i < r->n_shards; i++) {

@@ -1,13 +1,15 @@
 """The StatefulSet contract on loopback: leaves started as pods sgs-leaf-0 ..
-sgs-leaf-7 of a 4-shard index (--shard-from-hostname with --hostname), the
-root configured exactly as in k8s/ (--leaf-pattern with {ordinal}, --shards 4
---replicas 2) and its name mapping (--resolve-file standing in for cluster
-DNS), so the names resolve to the loopback leaves. The root's answers equal a
+sgs-leaf-7 of a 4-shard index and a root, each with the arguments of its
+container in the rendered k8s/base manifests ($(VAR)s filled in as the
+kubelet would; --listen and --index pointed at loopback and a local index),
+plus the root's name mapping (--resolve-file standing in for cluster DNS), so
+the StatefulSet names resolve to the loopback leaves. The root's answers equal a
 1-shard leaf's; a "pod" restarted under the same name (new port, as a new pod
 gets a new IP) under steady load costs no query."""
 import json
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -15,10 +17,11 @@ from urllib.parse import quote
 
 import pytest
 
+import k8s_lib
+import kustomize_lite
 import sgs
 
-SHARDS, REPLICAS = 4, 2
-PATTERN = "http://sgs-leaf-{ordinal}.sgs-leaf:7001"
+NAMESPACE = "search"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(sgs.SGS_ROOT),
                                 reason="sgs-root is not built (root/ has no sources yet)")
@@ -26,6 +29,27 @@ pytestmark = pytest.mark.skipif(not os.path.exists(sgs.SGS_ROOT),
 
 def pod(n):
     return f"sgs-leaf-{n}"
+
+
+def manifest_args(docs, kind, env):
+    """The args of the kind's main container, $(VAR) expanded from env, minus
+    --listen and --index (the test's helpers set those)."""
+    (w,) = [d for d in docs if d["kind"] == kind]
+    (c,) = w["spec"]["template"]["spec"]["containers"]
+    out = []
+    for a in c["args"]:
+        if a.startswith(("--listen", "--index")):
+            continue
+        out.append(re.sub(r"\$\((\w+)\)", lambda m: str(env[m.group(1)]), a))
+    return out
+
+
+BASE = kustomize_lite.build(os.path.join(k8s_lib.K8S, "base"))
+CONFIG = [d for d in BASE if d["kind"] == "ConfigMap"][0]["data"]
+SHARDS, REPLICAS = int(CONFIG["SHARDS"]), int(CONFIG["REPLICAS"])
+ROOT_ARGS = manifest_args(BASE, "Deployment", {"POD_NAMESPACE": NAMESPACE, **CONFIG})
+PATTERN = [a.split("=", 1)[1] for a in ROOT_ARGS if a.startswith("--leaf-pattern=")][0]
+HOST_SUFFIX = PATTERN.split("{ordinal}", 1)[1].split(":", 1)[0]  # .sgs-leaf.<ns>.svc...
 
 
 class Cluster:
@@ -36,8 +60,9 @@ class Cluster:
 
     def start_leaf(self, n):
         """Starts 'pod' n the way the StatefulSet does: same flags, its name."""
-        leaf = sgs.Leaf(self.idx, "--shard-from-hostname", "--hostname", pod(n),
-                        shard=None, tmp_dir=self.tmp)
+        args = manifest_args(BASE, "StatefulSet", {"POD_NAME": pod(n)})
+        assert "--shard-from-hostname" in args
+        leaf = sgs.Leaf(self.idx, *args, shard=None, tmp_dir=self.tmp)
         self.leaves[n] = leaf
         self.write_resolve()
         return leaf
@@ -47,7 +72,7 @@ class Cluster:
         tmp = self.resolve_file + ".tmp"
         with open(tmp, "w") as f:
             for n, leaf in sorted(self.leaves.items()):
-                f.write(f"{pod(n)}.sgs-leaf=127.0.0.1:{leaf.port}\n")
+                f.write(f"{pod(n)}{HOST_SUFFIX}=127.0.0.1:{leaf.port}\n")
         os.rename(tmp, self.resolve_file)
 
 
@@ -104,8 +129,8 @@ def cluster(tmp_path_factory):
     for n in range(SHARDS * REPLICAS):
         c.start_leaf(n)
     c.single = sgs.Leaf(idx1, shard=0, tmp_dir=str(tmp))
-    c.root = sgs.Root({}, "--leaf-pattern", PATTERN, "--shards", SHARDS,
-                      "--replicas", REPLICAS, "--resolve-file", c.resolve_file,
+    # A shorter probe interval than the manifest's default only speeds the test.
+    c.root = sgs.Root({}, *ROOT_ARGS, "--resolve-file", c.resolve_file,
                       "--probe-interval-ms", 100, tmp_dir=str(tmp))
     c.rng = random.Random(seed)
     c.words = sorted({t for d in docs for t in sgs.tokenize(d.get("title", ""))})
