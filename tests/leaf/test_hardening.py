@@ -223,3 +223,38 @@ def test_shard_truncated_in_place_does_not_crash(tmp_path):
             f.write(data[: len(data) // 3])
         r = sgs.Http(leaf.url).post("/v1/shard/search", json_body={"q": "alpha OR beta", "k": 50})
         assert r.status < 500
+
+
+def test_info_answers_while_a_reload_is_blocked(tmp_path):
+    """A reload stuck opening the index (here: the manifest is a FIFO nobody
+    writes yet) must not stall GET /v1/shard/info, /readyz or queries."""
+    live = str(tmp_path / "idx")
+    sgs.build_index(make_docs(1), live, 1)
+    with open(os.path.join(live, "manifest.json")) as f:
+        manifest_text = f.read()
+    with sgs.Leaf(live, threads=4) as leaf:
+        os.unlink(os.path.join(live, "manifest.json"))
+        os.mkfifo(os.path.join(live, "manifest.json"))
+        answers = []
+        t = threading.Thread(target=lambda: answers.append(
+            sgs.Http(leaf.url, timeout=60).post("/v1/admin/reload", body=b"")))
+        t.start()
+        try:
+            # The reload thread now blocks in open() of the FIFO (or will soon);
+            # these must answer regardless.
+            for _ in range(3):
+                info = sgs.Http(leaf.url, timeout=10).get("/v1/shard/info")
+                assert info.status == 200
+                assert sgs.Http(leaf.url, timeout=10).get("/readyz").status == 200
+        finally:
+            try:  # opening the FIFO for writing releases the reload
+                with open(os.path.join(live, "manifest.json"), "w") as f:
+                    f.write(manifest_text)
+            except BrokenPipeError:  # the reader may read the FIFO as empty and close it
+                pass
+            t.join()
+        assert answers and answers[0].status in (200, 500), answers
+        os.unlink(os.path.join(live, "manifest.json"))
+        with open(os.path.join(live, "manifest.json"), "w") as f:
+            f.write(manifest_text)
+        assert sgs.Http(leaf.url).post("/v1/admin/reload", body=b"").status == 200
