@@ -616,6 +616,26 @@ typedef struct mterm {
     uint32_t j; /* index among the positive terms */
 } mterm;
 
+/* sgs_term_iter_advance() for MaxScore's probes of non-essential terms:
+ * within the decoded block the first doc >= target is found by a search of
+ * fixed steps (the block ends at last >= target), since how far a probe
+ * moves is too irregular for the branch predictor. */
+static inline uint32_t probe(sgs_term_iter *it, uint32_t target)
+{
+    if (it->encoding != SGS_POSTINGS_BLOCKS || it->last == SGS_ITER_END || target > it->last)
+        return sgs_term_iter_advance(it, target);
+    const uint32_t *a = it->docs;
+    uint32_t lo = 0, len = it->count;
+    while (len > 1) {
+        uint32_t half = len >> 1;
+        lo = a[lo + half - 1] < target ? lo + half : lo;
+        len -= half;
+    }
+    lo = lo > it->pos ? lo : it->pos;
+    it->pos = lo;
+    return it->doc = a[lo];
+}
+
 /* The MaxScore loop over n terms sorted by maximum; inlined with constant n
  * for the common sizes so its per-doc loops unroll. */
 static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, mterm *m,
@@ -690,7 +710,7 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
         for (uint32_t i = e; keep && i-- > 0;) {
             if (full && b + ub[i] < theta)
                 keep = false;
-            else if (sgs_term_iter_advance(m[i].it, d) == d)
+            else if (probe(m[i].it, d) == d)
                 b += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
         }
         if (keep && full && b < theta)

@@ -109,6 +109,13 @@ const uint8_t *sgs_http_body(const sgs_http_request *req, size_t *len)
     return req->body.data;
 }
 
+int sgs_http_client_fd(const sgs_http_request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
 uint64_t sgs_http_received_ns(const sgs_http_request *req)
 {
     return req->received_ns;

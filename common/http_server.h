@@ -112,6 +112,11 @@ const char *sgs_http_header(const sgs_http_request *req, const char *name);
 /* The complete request body (len 0 for none). Not NUL-terminated. */
 const uint8_t *sgs_http_body(const sgs_http_request *req, size_t *len);
 
+/* The client's socket, for watching it (e.g. EPOLLRDHUP in another epoll
+ * set) while the request is pending; never read, write or close it. -1 when
+ * unknown. Only while the handler runs. */
+int sgs_http_client_fd(const sgs_http_request *req);
+
 /* CLOCK_MONOTONIC ns when the request's headers had arrived. */
 uint64_t sgs_http_received_ns(const sgs_http_request *req);
 

@@ -7,7 +7,9 @@
  * atomic store, waits for every section that may still see the old one
  * (ck_epoch_synchronize) and only then closes it. So no query ever sees a
  * closed shard and none fails because of a reload. Reloads are serialized by
- * reload_lock, which no query takes. */
+ * reload_lock, which no request other than a reload takes: the last reload
+ * error has its own short-held error_lock, so /v1/shard/info never waits
+ * for a reload that is slow or stuck opening the index. */
 #ifndef SGS_LEAF_LEAF_H
 #define SGS_LEAF_LEAF_H
 
@@ -78,8 +80,9 @@ typedef struct leaf {
     const leaf_config *cfg;
     ck_epoch_t epoch;
     _Atomic(leaf_gen *) current; /* writer: leaf_reload under reload_lock */
-    pthread_mutex_t reload_lock; /* guards the fields below and reload_record */
+    pthread_mutex_t reload_lock; /* serializes reloads; guards reload_record */
     ck_epoch_record_t reload_record;
+    pthread_mutex_t error_lock; /* guards last_reload_error; held only to copy it */
     char last_reload_error[SGS_ERR_MSG_MAX];
     _Atomic uint64_t reloads;         /* writer: leaf_reload */
     _Atomic uint64_t reload_failures; /* writer: leaf_reload */

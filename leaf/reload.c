@@ -159,6 +159,7 @@ void leaf_generations_init(leaf *l, leaf_gen *first)
     ck_epoch_init(&l->epoch);
     ck_epoch_register(&l->epoch, &l->reload_record, NULL);
     pthread_mutex_init(&l->reload_lock, NULL);
+    pthread_mutex_init(&l->error_lock, NULL);
     l->last_reload_error[0] = '\0';
     atomic_init(&l->reloads, 0);
     atomic_init(&l->reload_failures, 0);
@@ -172,6 +173,7 @@ void leaf_generations_fini(leaf *l)
     atomic_store(&l->current, NULL);
     ck_epoch_unregister(&l->reload_record);
     pthread_mutex_destroy(&l->reload_lock);
+    pthread_mutex_destroy(&l->error_lock);
 }
 
 int leaf_reload(leaf *l, sgs_err *err)
@@ -181,7 +183,9 @@ int leaf_reload(leaf *l, sgs_err *err)
     if (g == NULL) {
         atomic_fetch_add(&l->reload_failures, 1);
         sgs_counter_inc(l->metrics.reload_failures);
+        pthread_mutex_lock(&l->error_lock);
         snprintf(l->last_reload_error, sizeof l->last_reload_error, "%s", err->msg);
+        pthread_mutex_unlock(&l->error_lock);
         pthread_mutex_unlock(&l->reload_lock);
         sgs_log(SGS_LOG_ERROR, "reload_failed", "keeping the serving generation: %s", err->msg);
         return err->code ? err->code : SGS_EINTERNAL;
@@ -195,7 +199,9 @@ int leaf_reload(leaf *l, sgs_err *err)
     leaf_gen_free(old);
     atomic_fetch_add(&l->reloads, 1);
     sgs_counter_inc(l->metrics.reloads);
+    pthread_mutex_lock(&l->error_lock);
     l->last_reload_error[0] = '\0';
+    pthread_mutex_unlock(&l->error_lock);
     sgs_log(SGS_LOG_INFO, "reload", "serving shard %u of %u, generation %s, %llu docs",
             g->shard_id, g->shard_count, g->generation_hex, (unsigned long long)g->n_docs);
     pthread_mutex_unlock(&l->reload_lock);
@@ -204,9 +210,9 @@ int leaf_reload(leaf *l, sgs_err *err)
 
 void leaf_last_reload_error(leaf *l, char *out, size_t cap)
 {
-    pthread_mutex_lock(&l->reload_lock);
+    pthread_mutex_lock(&l->error_lock);
     snprintf(out, cap, "%s", l->last_reload_error);
-    pthread_mutex_unlock(&l->reload_lock);
+    pthread_mutex_unlock(&l->error_lock);
 }
 
 void *leaf_thread_new(void *leaf_ptr)

@@ -232,6 +232,7 @@ static sgs_http_result search_handler(void *ctx, sgs_http_request *req)
     root_query *q = root_query_get(r);
     q->req = req;
     q->received_ns = sgs_http_received_ns(req);
+    q->client_fd = sgs_http_client_fd(req);
     set_trace(q, sgs_http_header(req, "traceparent"));
     sgs_http_reply_header(req, "traceparent", q->traceparent);
     sgs_err err = {0};

@@ -66,6 +66,9 @@ static void metrics_init(root_metrics *m)
                                      "Answers missing at least one shard.", NULL);
     m->timeouts = sgs_metrics_counter(m->registry, "sgs_root_timed_out_answers_total",
                                       "Answers with a shard past the deadline.", NULL);
+    m->client_gone = sgs_metrics_counter(m->registry, "sgs_root_client_disconnects_total",
+                                         "Queries whose client left before the answer; their "
+                                         "sub-requests were cancelled.", NULL);
     size_t nb;
     const uint64_t *bounds = sgs_metrics_latency_bounds_us(&nb);
     m->request_latency = sgs_metrics_histogram(m->registry, "sgs_root_request_duration_seconds",

@@ -154,6 +154,9 @@ struct root_query {
     char traceparent[56];      /* what goes to the leaves and back to the client */
     char trace_headers[80];
     sgs_ev_timer deadline_timer;
+    int client_fd;             /* watched for the client leaving, -1 */
+    sgs_ev_io client_io;
+    bool client_watched;
     root_slot *slots;
     uint32_t n_pending;
     bool done;
@@ -164,7 +167,7 @@ typedef struct root_metrics {
     sgs_metrics *registry;
     sgs_counter *requests_ok, *requests_partial, *requests_bad, *requests_unavailable;
     sgs_counter *leaf_requests, *leaf_failures, *hedges_sent, *hedges_won, *retries;
-    sgs_counter *ejections, *partial, *timeouts;
+    sgs_counter *ejections, *partial, *timeouts, *client_gone;
     sgs_histogram *request_latency, *leaf_latency;
 } root_metrics;
 

@@ -575,12 +575,33 @@ static void query_finish(root *r, root_query *q)
     if (q->done)
         return;
     q->done = true;
+    if (q->client_watched)
+        sgs_evloop_io_del(r->loop, &q->client_io);
+    q->client_watched = false;
     sgs_evloop_timer_cancel(r->loop, &q->deadline_timer);
     for (uint32_t i = 0; i < r->n_shards; i++)
         sgs_evloop_timer_cancel(r->loop, &q->slots[i].hedge_timer);
     root_api_finish(r, q);
     sgs_ev_timer_init(&q->deadline_timer, release_cb);
     sgs_evloop_timer_arm(r->loop, &q->deadline_timer, sgs_evloop_now(r->loop));
+}
+
+/* The client closed its connection: the answer has no reader, so every
+ * outstanding sub-request is cancelled now. */
+static void client_gone(sgs_ev_io *io, uint32_t events)
+{
+    root_query *q = (root_query *)((char *)io - offsetof(root_query, client_io));
+    root *r = the_root;
+    if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || q->done)
+        return;
+    sgs_counter_inc(r->m.client_gone);
+    for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
+        root_slot *sl = &q->slots[i];
+        if (sl->status != ROOT_SLOT_PENDING)
+            continue;
+        snprintf(sl->error, sizeof sl->error, "the client went away");
+        slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+    }
 }
 
 static void query_start(root *r, root_query *q)
@@ -606,6 +627,10 @@ static void query_start(root *r, root_query *q)
         return;
     }
     sgs_evloop_timer_arm(r->loop, &q->deadline_timer, q->deadline_ns);
+    q->client_watched = false;
+    if (q->client_fd >= 0)
+        q->client_watched = sgs_evloop_io_add(r->loop, &q->client_io, q->client_fd, EPOLLRDHUP,
+                                              client_gone, NULL) == 0;
     /* The query may finish inside the loop (every shard failing at once):
      * q->done guards the slots after that. */
     for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
@@ -855,6 +880,8 @@ root_query *root_query_get(root *r)
     }
     q->kind = ROOT_Q_SEARCH;
     q->req = NULL;
+    q->client_fd = -1;
+    q->client_watched = false;
     q->k = 10;
     q->offset = 0;
     q->allow_partial = true;

@@ -16,7 +16,7 @@ def seed():
     return sgs.test_seed()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _kill_leftover_processes():
-    yield
+def pytest_sessionfinish(session, exitstatus):
+    """After every fixture's own teardown (which stops its servers and checks
+    their exit status), kills what a test left running."""
     sgs.kill_all_live()

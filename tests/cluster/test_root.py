@@ -380,3 +380,26 @@ def test_leaf_pattern_with_resolve(indexes, tmp_path):
     finally:
         root.stop()
         stop_all(leaves)
+
+
+def test_client_disconnect_cancels_leaf_work(indexes, tmp_path):
+    leaves = start_leaves(indexes[2], 2, tmp=tmp_path)
+    root = sgs.Root(urls(leaves), "--hedge-budget", "0", "--probe-interval-ms", "10000",
+                    "--probe-timeout-ms", "10000", tmp_dir=tmp_path)
+    stuck = leaves[1][0]
+    try:
+        stuck.signal(signal.SIGSTOP)
+        c = socket.create_connection(("127.0.0.1", root.port))
+        body = b'{"q": "w1", "timeout_ms": 20000}'
+        c.sendall(b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                  % (len(body), body))
+        info = wait_info(root.url, lambda i: i["shards"][1]["replicas"][0]["in_flight"] == 1)
+        c.close()  # long before the 20 s deadline
+        info = wait_info(root.url, lambda i: i["shards"][1]["replicas"][0]["in_flight"] == 0,
+                         timeout=5)
+        m = sgs.http_get(root.url, "/metrics").body.decode()
+        assert metric(m, "sgs_root_client_disconnects_total") == 1, m
+    finally:
+        stuck.signal(signal.SIGCONT)
+        root.stop()
+        stop_all(leaves)

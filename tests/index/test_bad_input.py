@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import SGS_INDEX, build, dump, summary
+from index_lib import SGS_INDEX, build, dump, summary
 
 GOOD = json.dumps({"id": "good", "title": "Good title", "body": "fine words"})
 

@@ -3,7 +3,7 @@ byte-identical, whatever the thread count or memory limit (which decides
 how many runs spill and get merged)."""
 import os
 
-from conftest import SGS_SYNTH, build, run, summary, synthetic_docs, write_jsonl
+from index_lib import SGS_SYNTH, build, run, summary, synthetic_docs, write_jsonl
 
 ENV = {"SOURCE_DATE_EPOCH": "1700000000"}
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import SGS_INDEX, SGS_SYNTH, build, run, write_jsonl
+from index_lib import SGS_INDEX, SGS_SYNTH, build, run, write_jsonl
 
 
 def test_replaces_an_existing_index(tmp_path):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import (GCIDE2JSONL, build, dump, reference_index, run, summary,
+from index_lib import (GCIDE2JSONL, build, dump, reference_index, run, summary,
                       synthetic_docs, write_jsonl)
 
 

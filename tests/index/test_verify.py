@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from conftest import SGS_INDEX, build, run, synthetic_docs, write_jsonl, xxh3_64
+from index_lib import SGS_INDEX, build, run, synthetic_docs, write_jsonl, xxh3_64
 
 HEADER_END = 128 + 9 * 32
 

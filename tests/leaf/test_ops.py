@@ -421,3 +421,23 @@ def test_sigterm_drains_an_in_flight_query(synth, tmp_path):
     finally:
         s.close()
     assert leaf.stop(expect=0) == 0
+
+
+def test_env_twins_and_flag_precedence(synth, tmp_path):
+    idx = synth.index(3)
+    with sgs.Leaf(idx, shard=None, env={"SGS_LEAF_SHARD": "2"}, tmp_dir=tmp_path) as leaf:
+        assert info(leaf)["shard"] == 2
+    with sgs.Leaf(idx, shard=1, env={"SGS_LEAF_SHARD": "2"}, tmp_dir=tmp_path) as leaf:
+        assert info(leaf)["shard"] == 1
+
+
+def test_bad_shard_choice_exits_2(synth, tmp_path):
+    for args in (["--shard", "3"], ["--shard-from-hostname", "--hostname", "web"]):
+        leaf = sgs.Leaf(synth.index(3), *args, shard=None, tmp_dir=tmp_path, wait=False)
+        try:
+            assert leaf.wait() == 2, leaf.stderr()
+            assert leaf.stderr().strip(), "no message"
+            assert not os.path.exists(leaf.port_file)
+        finally:
+            leaf.kill()
+

@@ -14,6 +14,9 @@ from sgs import (BUILD, GCIDE2JSONL, ROOT, SGS_INDEX, SGS_SYNTH, WORDS,  # noqa:
 def run(args, **kw):
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
+    # A message may quote damaged bytes (a term that is not UTF-8): decode
+    # them as U+FFFD rather than fail the test on the quote.
+    kw.setdefault("errors", "replace")
     kw.setdefault("timeout", 600)
     return subprocess.run(args, **kw)
 

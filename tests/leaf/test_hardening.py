@@ -1,0 +1,260 @@
+"""Hostile-input tests of sgs-leaf: malformed HTTP, junk bodies on every
+endpoint, operator limits, and reload storms with a broken index directory.
+The leaf must answer every request with a 4xx (never a 5xx or a crash) and
+keep serving its generation when a reload fails."""
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import threading
+
+import pytest
+
+import sgs
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta".split()
+
+
+def make_docs(seed, n=200):
+    rng = random.Random(seed)
+    return [{"id": "d%d" % i, "title": " ".join(rng.choices(WORDS, k=3)),
+             "body": " ".join(rng.choices(WORDS, k=15))} for i in range(n)]
+
+
+@pytest.fixture
+def index(tmp_path):
+    return sgs.build_index(make_docs(1), tmp_path / "idx", 1)
+
+
+def raw(port, data, timeout=5):
+    """Sends data on a fresh connection and returns what came back before close."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return out
+        while True:
+            try:
+                c = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not c:
+                break
+            out += c
+    finally:
+        s.close()
+    return out
+
+
+def status_of(answer):
+    line = answer.split(b"\r\n", 1)[0]
+    assert line.startswith(b"HTTP/1.1 "), answer[:200]
+    return int(line[9:12])
+
+
+def search(port, body, ctype="application/json"):
+    if isinstance(body, str):
+        body = body.encode()
+    return raw(port, b"POST /v1/shard/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Type: " + ctype.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+               + body)
+
+
+def test_every_method_on_every_path_is_answered_without_5xx(index):
+    with sgs.Leaf(index) as leaf:
+        for m in ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "FOO"]:
+            for p in ["/healthz", "/readyz", "/metrics", "/v1/shard/info", "/v1/shard/search",
+                      "/", "/nope", "*"]:
+                a = raw(leaf.port, ("%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                    "Content-Length: 0\r\n\r\n" % (m, p)).encode())
+                assert status_of(a) < 500, (m, p, a[:300])
+
+
+def test_malformed_http_is_refused_and_the_leaf_survives(index):
+    with sgs.Leaf(index) as leaf:
+        p = leaf.port
+        assert status_of(raw(p, b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 200000 + b"\r\n\r\n")) == 431
+        flood = b"".join(b"X%d: y\r\n" % i for i in range(20000))
+        assert status_of(raw(p, b"GET /healthz HTTP/1.1\r\n" + flood + b"\r\n")) == 431
+        head = b"POST /v1/shard/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        assert status_of(raw(p, head + b"Content-Length: -5\r\n\r\n{}")) == 400
+        assert status_of(raw(p, head + b"Content-Length: 2\r\nContent-Length: 9\r\n\r\n{}")) == 400
+        assert status_of(raw(p, head + b"Content-Length: 99999999999999999999\r\n\r\n{}")) == 413
+        assert status_of(raw(p, head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")) == 400
+        ok = raw(p, head + b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"q\":\r\n9\r\n\"alpha\"}\r\n0\r\n\r\n")
+        assert status_of(ok) == 200
+        # Half a request, then the client goes away.
+        raw(p, head + b"Content-Length: 100\r\n\r\n{\"q\":", timeout=0.5)
+        raw(p, b"GET /heal", timeout=0.5)
+        piped = raw(p, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 5 +
+                    b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert piped.count(b"HTTP/1.1 200") == 6
+        assert sgs.http_get(leaf.url, "/healthz").status == 200
+
+
+JUNK = [
+    "[" * 100000 + "]" * 100000,
+    '{"q":' * 5000 + "1" + "}" * 5000,
+    '{"q":"a","k":1' + "0" * 400 + "}",
+    '{"q":"a","k":NaN}', '{"q":"a","k":1.5}', '{"q":"a","k":-1}', '{"q":"a","k":4294967296}',
+    '{"q":"a","k":100000000}', '{"q":"a","q":"b"}', '{"q":"a\\u0000b"}', '{"q":"a\x00b"}',
+    b'{"q":"\xff\xfe"}', b'{"q":"\xc0\x80"}', '{"q":"alpha","deadline_ms":-1}',
+    '{"q":"alpha","deadline_ms":4294967296}',
+    json.dumps({"q": " ".join(["alpha"] * 5000)}), json.dumps({"q": " OR ".join(["alpha"] * 5000)}),
+    json.dumps({"q": "(" * 5000 + "alpha" + ")" * 5000}), json.dumps({"q": "NOT " * 5000 + "alpha"}),
+    json.dumps({"q": "a" * 100000}), json.dumps({"q": '"' + " ".join(["alpha"] * 3000) + '"'}),
+    json.dumps({"q": '"'}), json.dumps({"q": ""}), '{"q":[1]}', '{"query":{"and":[]}}',
+    '{"query":' + '{"not":' * 3000 + '{"term":"a"}' + "}" * 3000 + "}",
+    "[]", '"x"', "", "{", "null",
+]
+
+
+@pytest.mark.parametrize("i", range(len(JUNK)))
+def test_junk_json_gets_a_4xx_json_error(index, i):
+    with sgs.Leaf(index) as leaf:
+        a = search(leaf.port, JUNK[i])
+        assert 400 <= status_of(a) < 500, a[:400]
+        body = a.split(b"\r\n\r\n", 1)[1]
+        assert "error" in json.loads(body)
+
+
+def test_deadline_extremes_are_served(index):
+    with sgs.Leaf(index) as leaf:
+        for d in [0, 1, 4294967295]:
+            a = search(leaf.port, json.dumps({"q": "alpha", "deadline_ms": d}))
+            assert status_of(a) in (200, 504), a[:300]
+
+
+def test_random_bodies_never_get_5xx(index):
+    seed = sgs.test_seed()
+    rng = random.Random(seed)
+    with sgs.Leaf(index) as leaf:
+        for _ in range(150):
+            b = bytes(rng.randrange(256) for _ in range(rng.randrange(300)))
+            for ct in ("application/x-sgs-v1", "application/json"):
+                a = search(leaf.port, b, ct)
+                assert status_of(a) < 500, (seed, ct, b.hex(), a[:300])
+
+
+def test_reload_storm_with_broken_index_keeps_serving(tmp_path):
+    seed = sgs.test_seed()
+    rng = random.Random(seed)
+    live = str(tmp_path / "idx")
+    good = sgs.build_index(make_docs(2), tmp_path / "good", 1)
+    sgs.build_index(make_docs(1), live, 1)
+    with sgs.Leaf(live) as leaf:
+        stop = threading.Event()
+        bad = []
+
+        def query():
+            h = sgs.Http(leaf.url)
+            while not stop.is_set():
+                r = h.post("/v1/shard/search", json_body={"q": "alpha OR beta", "k": 10})
+                if r.status != 200:
+                    bad.append((r.status, r.body[:200]))
+
+        def reload():
+            h = sgs.Http(leaf.url)
+            while not stop.is_set():
+                r = h.post("/v1/admin/reload", body=b"")
+                if r.status not in (200, 404, 500):
+                    bad.append(("reload", r.status, r.body[:200]))
+
+        ts = [threading.Thread(target=query) for _ in range(2)] + [threading.Thread(target=reload)]
+        for t in ts:
+            t.start()
+        try:
+            for _ in range(25):
+                leaf.signal(signal.SIGHUP)
+                what = rng.randrange(3)
+                if what == 0:  # truncated manifest, replaced atomically
+                    with open(os.path.join(good, "manifest.json")) as f:
+                        m = f.read()
+                    with open(live + "/manifest.json.tmp", "w") as f:
+                        f.write(m[: len(m) // 2])
+                    os.replace(live + "/manifest.json.tmp", live + "/manifest.json")
+                elif what == 1:  # the shard file goes missing
+                    for name in os.listdir(live):
+                        if name.endswith(".sgs"):
+                            os.rename(os.path.join(live, name), os.path.join(live, name + ".gone"))
+                else:  # the whole directory is replaced
+                    tmp = str(tmp_path / "next")
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    shutil.copytree(good, tmp)
+                    shutil.rmtree(live)
+                    os.rename(tmp, live)
+        finally:
+            stop.set()
+            for t in ts:
+                t.join()
+        assert not bad, (seed, bad[:5])
+        shutil.rmtree(live)
+        shutil.copytree(good, live)
+        r = sgs.Http(leaf.url).post("/v1/admin/reload", body=b"")
+        assert r.status == 200, r.body
+        info = sgs.http_get(leaf.url, "/v1/shard/info").json
+        assert info["generation"] == sgs.manifest(good)["generation"]
+        assert info["last_reload_error"] is None
+
+
+def test_sigterm_during_reload_exits_zero(tmp_path):
+    live = sgs.build_index(make_docs(3, 2000), tmp_path / "idx", 1)
+    leaf = sgs.Leaf(live)
+    for _ in range(5):
+        leaf.signal(signal.SIGHUP)
+    leaf.signal(signal.SIGTERM)
+    assert leaf.stop() == 0
+
+
+@pytest.mark.xfail(reason="the serving shard is mmapped: truncating it in place "
+                          "(not replacing it) raises SIGBUS on the next read", strict=False)
+def test_shard_truncated_in_place_does_not_crash(tmp_path):
+    live = sgs.build_index(make_docs(4, 500), tmp_path / "idx", 1)
+    with sgs.Leaf(live) as leaf:
+        shard = [n for n in os.listdir(live) if n.endswith(".sgs")][0]
+        path = os.path.join(live, shard)
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(data[: len(data) // 3])
+        r = sgs.Http(leaf.url).post("/v1/shard/search", json_body={"q": "alpha OR beta", "k": 50})
+        assert r.status < 500
+
+
+def test_info_answers_while_a_reload_is_blocked(tmp_path):
+    """A reload stuck opening the index (here: the manifest is a FIFO nobody
+    writes yet) must not stall GET /v1/shard/info, /readyz or queries."""
+    live = str(tmp_path / "idx")
+    sgs.build_index(make_docs(1), live, 1)
+    with open(os.path.join(live, "manifest.json")) as f:
+        manifest_text = f.read()
+    with sgs.Leaf(live, threads=4) as leaf:
+        os.unlink(os.path.join(live, "manifest.json"))
+        os.mkfifo(os.path.join(live, "manifest.json"))
+        answers = []
+        t = threading.Thread(target=lambda: answers.append(
+            sgs.Http(leaf.url, timeout=60).post("/v1/admin/reload", body=b"")))
+        t.start()
+        try:
+            # The reload thread now blocks in open() of the FIFO (or will soon);
+            # these must answer regardless.
+            for _ in range(3):
+                info = sgs.Http(leaf.url, timeout=10).get("/v1/shard/info")
+                assert info.status == 200
+                assert sgs.Http(leaf.url, timeout=10).get("/readyz").status == 200
+        finally:
+            try:  # opening the FIFO for writing releases the reload
+                with open(os.path.join(live, "manifest.json"), "w") as f:
+                    f.write(manifest_text)
+            except BrokenPipeError:  # the reader may read the FIFO as empty and close it
+                pass
+            t.join()
+        assert answers and answers[0].status in (200, 500), answers
+        os.unlink(os.path.join(live, "manifest.json"))
+        with open(os.path.join(live, "manifest.json"), "w") as f:
+            f.write(manifest_text)
+        assert sgs.Http(leaf.url).post("/v1/admin/reload", body=b"").status == 200
