@@ -20,37 +20,13 @@
 #include <unistd.h>
 
 #include "common/tokenize.h"
+#include "tests/unit/rng.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-typedef struct {
-    uint64_t state;
-} rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(rng *r, uint32_t bound)
-{
-    return (uint32_t)(((rng_next(r) >> 32) * bound) >> 32);
-}
-
 static rng test_rng(const char *test)
 {
-    uint64_t seed;
-    const char *env = getenv("SGS_TEST_SEED");
-    if (env != NULL && env[0] != '\0') {
-        seed = strtoull(env, NULL, 0);
-    } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        seed = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (uint64_t)getpid();
-    }
+    uint64_t seed = test_seed();
     fprintf(stderr, "query/%s: SGS_TEST_SEED=%" PRIu64 "\n", test, seed);
     return (rng){seed};
 }
