@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/eval.h"
+#include "common/shard_format.h"
 #include "common/tokenize.h"
 
 #define REQUEST_HEADER_BYTES 16u
@@ -49,18 +50,14 @@ static uint16_t get_u16(cursor *c)
 
 static uint32_t get_u32(cursor *c)
 {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | c->p[c->off + (size_t)i];
+    uint32_t v = sgs_load_u32(c->p + c->off);
     c->off += 4;
     return v;
 }
 
 static uint64_t get_u64(cursor *c)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | c->p[c->off + (size_t)i];
+    uint64_t v = sgs_load_u64(c->p + c->off);
     c->off += 8;
     return v;
 }
