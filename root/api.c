@@ -455,7 +455,9 @@ static void finish_search(root *r, root_query *q)
             sgs_buf_append(b, "null", 4);
         sgs_buf_printf(b, ",\"took_ms\":%.3f,\"hedged\":%s,\"hedge_won\":%s", sl->took_ms,
                        sl->hedged ? "true" : "false", sl->hedge_won ? "true" : "false");
-        if (sl->status != ROOT_SLOT_OK) {
+        if (sl->status == ROOT_SLOT_OK)
+            sgs_buf_printf(b, ",\"leaf_took_ms\":%.3f", (double)sl->resp.took_us / 1000.0);
+        else {
             sgs_buf_append(b, ",\"error\":", 9);
             put_str(b, sl->error, strlen(sl->error));
         }
