@@ -729,6 +729,13 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
     char why[160] = "";
     const char *type = "probe_failed";
     bool ok = false;
+    uint64_t next = sgs_evloop_now(r->loop) + (uint64_t)r->cfg->probe_interval_ms * 1000000u;
+    if (rep->addr_len == 0) {
+        /* The name went away while the probe ran: the resolver's reason stands. */
+        rep->probe_ok = false;
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer, next);
+        return;
+    }
     if (fail) {
         snprintf(why, sizeof why, "probe: %.140s", fail);
         /* The address may have moved (a rescheduled pod): look it up again. */
@@ -785,7 +792,6 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
         snprintf(rep->last_error_type, sizeof rep->last_error_type, "%s", type);
     }
     rep->probe_ok = ok;
-    uint64_t next = now + (uint64_t)r->cfg->probe_interval_ms * 1000000u;
     if (rep->ejected_until_ns > now && rep->ejected_until_ns < next)
         next = rep->ejected_until_ns;
     sgs_evloop_timer_arm(r->loop, &rep->probe_timer, next);

@@ -157,8 +157,17 @@ def test_a_hanging_lookup_never_blocks_the_loop(idx, cluster, tmp_path):
             assert r.status == 503 and r.json["shards"]["failed"] == 2, r
             time.sleep(0.05)
         text = "".join("%s:7001=127.0.0.1:%d\n" % (_name(s), leaves[s][0].port) for s in range(2))
-        writer = FifoWriter(fifo, text)
+        # The writer feeds the FIFO through a second name, so a lookup still
+        # waiting in open() is served after the path turns into a plain file.
+        os.link(fifo, fifo + ".link")
+        writer = FifoWriter(fifo + ".link", text)
         _wait(lambda: c.get("/readyz").status == 200, "ready once the lookup returns")
+        # A FIFO may hand a lookup another one's leftovers; from here on the
+        # names come from a plain file, once every lookup has moved to it.
+        _write_atomic(fifo, text)
+        seen = {u: r["lookups"] for u, r in _replicas(root).items()}
+        _wait(lambda: all(r["lookups"] >= seen[u] + 2 and r["ready"]
+                          for u, r in _replicas(root).items()), "lookups from the plain file")
         a = c.search(q="t0 OR t1").json
         assert a["partial"] is False and a["shards"]["successful"] == 2, a
         # Stop while the writer still serves the FIFO, so no lookup hangs.
