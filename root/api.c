@@ -431,7 +431,9 @@ static void put_shards(root *r, const root_query *q, uint32_t ok, uint32_t faile
             }
             sgs_buf_putc(b, ']');
         }
-        if (sl->status != ROOT_SLOT_OK) {
+        if (sl->status == ROOT_SLOT_OK)
+            sgs_buf_printf(b, ",\"leaf_took_ms\":%.3f", (double)sl->resp.took_us / 1000.0);
+        else {
             const char *type = sl->error_type[0] ? sl->error_type : sgs_err_type(SGS_EUNAVAILABLE);
             sgs_buf_append(b, ",\"error_type\":", 14);
             put_str(b, type, strlen(type));
