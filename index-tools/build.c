@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,7 @@ typedef struct build_config {
     const char *text_fields_csv;
     const char *store_fields_csv;
     int64_t threads;
+    int64_t merge_threads;
     uint64_t mem_limit;
     uint64_t max_line_bytes;
     bool strict;
@@ -487,6 +489,15 @@ static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, id_s
 
 /* ---- progress ---------------------------------------------------------- */
 
+/* CPU time of the whole process so far, user plus system. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -662,6 +673,9 @@ int idx_build_main(int argc, char **argv)
          "comma-separated fields returned with hits", &cfg.store_fields_csv, 0, 0},
         {"threads", "SGS_INDEX_THREADS", SGS_FLAG_INT, "0", "worker threads (0: one per core)",
          &cfg.threads, 0, 256},
+        {"merge-threads", "SGS_INDEX_MERGE_THREADS", SGS_FLAG_INT, "0",
+         "threads merging the spilled runs, by term range (0: --threads)", &cfg.merge_threads,
+         0, 256},
         {"mem-limit", "SGS_INDEX_MEM_LIMIT", SGS_FLAG_SIZE, "1G",
          "memory for inversion; past it sorted runs spill to disk", &cfg.mem_limit, 0, 0},
         {"max-line-bytes", "SGS_INDEX_MAX_LINE_BYTES", SGS_FLAG_SIZE, "16M",
@@ -856,12 +870,20 @@ int idx_build_main(int argc, char **argv)
     for (int64_t s = 0; s < cfg.n_shards; s++)
         sgs_shard_writer_set_corpus(writers[s], st.docs, avg_len);
     uint64_t n_terms = 0, n_postings = 0;
+    uint32_t n_ranges = 1;
+    double cpu_merge = cpu_s();
     if (idx_merge_runs((const char *const *)pl.run_paths, pl.n_runs, writers,
-                       (uint32_t)cfg.n_shards, cfg.mem_limit / 4, &n_terms, &n_postings,
-                       &err) != 0)
+                       (uint32_t)cfg.n_shards, cfg.mem_limit / 4,
+                       (uint32_t)(cfg.merge_threads ? cfg.merge_threads : cfg.threads), tmp_dir,
+                       &n_terms, &n_postings, &n_ranges, &err) != 0)
         goto fail;
-    for (size_t r = 0; r < pl.n_runs; r++)
+    cpu_merge = cpu_s() - cpu_merge;
+    for (size_t r = 0; r < pl.n_runs; r++) {
+        char idx_path[4200];
+        snprintf(idx_path, sizeof idx_path, "%s%s", pl.run_paths[r], IDX_RUN_INDEX_SUFFIX);
         unlink(pl.run_paths[r]);
+        unlink(idx_path);
+    }
     for (int64_t s = 0; s < cfg.n_shards; s++) {
         man.shards[s].shard = (uint32_t)s;
         man.shards[s].file = names[s];
@@ -918,13 +940,15 @@ int idx_build_main(int argc, char **argv)
                "\"docs\":%llu,\"terms\":%llu,\"postings\":%llu,\"tokens\":%llu,"
                "\"lines\":%llu,\"rejected\":%llu,\"runs\":%zu,\"input_bytes\":%llu,"
                "\"index_bytes\":%llu,\"seconds\":%.3f,\"merge_seconds\":%.3f,"
+               "\"merge_cpu_seconds\":%.3f,\"merge_ranges\":%u,\"cpu_seconds\":%.3f,"
                "\"docs_per_s\":%.0f,\"mb_per_s\":%.2f",
                cfg.out_dir, (unsigned long long)generation, (long long)cfg.n_shards,
                (unsigned long long)st.docs, (unsigned long long)n_terms,
                (unsigned long long)n_postings, (unsigned long long)st.tokens,
                (unsigned long long)st.lines, (unsigned long long)st.rejected, pl.n_runs,
                (unsigned long long)pl.text_bytes, (unsigned long long)bytes, secs,
-               now_s() - t_merge, (double)st.docs / secs, (double)pl.text_bytes / secs / 1e6);
+               now_s() - t_merge, cpu_merge, n_ranges, cpu_s(), (double)st.docs / secs,
+               (double)pl.text_bytes / secs / 1e6);
         printf(",\"rejected_by_reason\":{");
         bool first = true;
         for (int k = 1; k < IDX_BAD_COUNT; k++)
