@@ -5,10 +5,12 @@
  *   worker   parses a chunk's lines into document records (docparse.h),
  *            waits until the chunk is committed, then inverts its documents
  *            into its own table, spilling sorted runs past its memory share;
- *   commit   (main) walks chunks in input order: rejects duplicates,
- *            assigns each document its shard-local doc id, and streams ids,
- *            stored fields and lengths into the shard writers.
- * Then every run is merged into the shard writers (merge.h), the shards are
+ *   commit   (main) walks chunks in input order: rejects duplicates
+ *            (idset.h: bounded table, spilled sorted ids), assigns each
+ *            document its shard-local doc id, and streams ids, stored
+ *            fields and lengths into the shard writers.
+ * Then every run is merged into the shard writers by term range on
+ * --merge-threads threads (merge.h), the shards are
  * finished and the manifest is written. Everything is built in a temporary
  * directory beside --out and renamed into place only when complete, so an
  * interrupted or failed build never leaves anything that looks like an index.
@@ -31,7 +33,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "common/buf.h"
 #include "common/flags.h"
@@ -43,6 +44,7 @@
 #include "common/tokenize.h"
 #include "index-tools/commands.h"
 #include "index-tools/docparse.h"
+#include "index-tools/idset.h"
 #include "index-tools/input.h"
 #include "index-tools/invert.h"
 #include "index-tools/merge.h"
@@ -384,45 +386,6 @@ static void *worker_main(void *arg)
 
 /* ---- commit (main thread) ---------------------------------------------- */
 
-/* A set of 128-bit id hashes for duplicate detection. */
-typedef struct id_set {
-    XXH128_hash_t *slots;
-    size_t n_slots, n;
-} id_set;
-
-/* Inserts; returns false when the id was already there. */
-static bool id_set_insert(id_set *s, const char *id, size_t len)
-{
-    if ((s->n + 1) * 10 > s->n_slots * 7) {
-        size_t n = s->n_slots ? s->n_slots * 2 : 1u << 16;
-        XXH128_hash_t *slots = sgs_xcalloc(n, sizeof *slots);
-        for (size_t i = 0; i < s->n_slots; i++) {
-            XXH128_hash_t h = s->slots[i];
-            if (h.low64 == 0 && h.high64 == 0)
-                continue;
-            size_t j = h.low64 & (n - 1);
-            while (slots[j].low64 != 0 || slots[j].high64 != 0)
-                j = (j + 1) & (n - 1);
-            slots[j] = h;
-        }
-        free(s->slots);
-        s->slots = slots;
-        s->n_slots = n;
-    }
-    XXH128_hash_t h = XXH3_128bits(id, len);
-    if (h.low64 == 0 && h.high64 == 0)
-        h.low64 = 1;
-    size_t j = h.low64 & (s->n_slots - 1);
-    while (s->slots[j].low64 != 0 || s->slots[j].high64 != 0) {
-        if (XXH128_isEqual(s->slots[j], h))
-            return false;
-        j = (j + 1) & (s->n_slots - 1);
-    }
-    s->slots[j] = h;
-    s->n++;
-    return true;
-}
-
 typedef struct commit_stats {
     uint64_t lines, docs, tokens, rejected;
     uint64_t by_kind[IDX_BAD_COUNT];
@@ -440,7 +403,7 @@ static void report_bad(commit_stats *st, int kind, uint64_t line_no, const char 
         sgs_log(SGS_LOG_WARN, "bad_line", "more bad lines: only counts are reported from here");
 }
 
-static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, id_set *ids,
+static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, idx_idset *ids,
                         commit_stats *st, sgs_err *err)
 {
     const build_config *cfg = pl->cfg;
@@ -455,7 +418,10 @@ static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, id_s
         uint32_t *doc = &c->doc_ids[c->n_records++];
         *doc = UINT32_MAX;
         st->lines++;
-        if (rec.status == IDX_OK && !id_set_insert(ids, rec.id, rec.id_len)) {
+        bool fresh = true;
+        if (rec.status == IDX_OK && idx_idset_insert(ids, rec.id, rec.id_len, &fresh, err) != 0)
+            return err->code;
+        if (rec.status == IDX_OK && !fresh) {
             char msg[1200];
             int n = snprintf(msg, sizeof msg, "id '%.*s' seen before; the first one is kept",
                              (int)(rec.id_len > 1024 ? 1024 : rec.id_len), rec.id);
@@ -815,7 +781,8 @@ int idx_build_main(int argc, char **argv)
     for (int64_t i = 0; i < cfg.threads; i++)
         pthread_create(&workers[i], NULL, worker_main, &pl);
 
-    id_set ids = {0};
+    /* The id set's table gets a sixteenth of the limit; past it, ids spill. */
+    idx_idset *ids = idx_idset_new(tmp_dir, (size_t)(cfg.mem_limit / 16));
     commit_stats st = {0};
     double last_progress = t0;
     for (uint64_t seq = 0;; seq++) {
@@ -829,12 +796,12 @@ int idx_build_main(int argc, char **argv)
         if (stop)
             break;
         sgs_err cerr = {0};
-        if (commit_chunk(&pl, c, writers, &ids, &st, &cerr) != 0) {
+        if (commit_chunk(&pl, c, writers, ids, &st, &cerr) != 0) {
             fail_pipeline(&pl, &cerr);
             break;
         }
         atomic_store(&pl.per_doc_bytes,
-                     ids.n_slots * sizeof(XXH128_hash_t) + (size_t)st.docs * sizeof(uint32_t));
+                     idx_idset_memory(ids) + (size_t)st.docs * sizeof(uint32_t));
         pthread_mutex_lock(&pl.mu);
         c->state = SLOT_COMMITTED;
         pthread_cond_broadcast(&pl.cv);
@@ -848,7 +815,8 @@ int idx_build_main(int argc, char **argv)
     for (int64_t i = 0; i < cfg.threads; i++)
         pthread_join(workers[i], NULL);
     free(workers);
-    free(ids.slots);
+    uint64_t ids_spilled = idx_idset_spilled(ids);
+    idx_idset_free(ids);
     if (cfg.progress)
         print_progress(&pl, &st, t0, true);
     if (pl.failed) {
@@ -941,13 +909,15 @@ int idx_build_main(int argc, char **argv)
                "\"lines\":%llu,\"rejected\":%llu,\"runs\":%zu,\"input_bytes\":%llu,"
                "\"index_bytes\":%llu,\"seconds\":%.3f,\"merge_seconds\":%.3f,"
                "\"merge_cpu_seconds\":%.3f,\"merge_ranges\":%u,\"cpu_seconds\":%.3f,"
+               "\"ids_spilled\":%llu,"
                "\"docs_per_s\":%.0f,\"mb_per_s\":%.2f",
                cfg.out_dir, (unsigned long long)generation, (long long)cfg.n_shards,
                (unsigned long long)st.docs, (unsigned long long)n_terms,
                (unsigned long long)n_postings, (unsigned long long)st.tokens,
                (unsigned long long)st.lines, (unsigned long long)st.rejected, pl.n_runs,
                (unsigned long long)pl.text_bytes, (unsigned long long)bytes, secs,
-               now_s() - t_merge, cpu_merge, n_ranges, cpu_s(), (double)st.docs / secs,
+               now_s() - t_merge, cpu_merge, n_ranges, cpu_s(), (unsigned long long)ids_spilled,
+               (double)st.docs / secs,
                (double)pl.text_bytes / secs / 1e6);
         printf(",\"rejected_by_reason\":{");
         bool first = true;

@@ -333,6 +333,7 @@ typedef struct range_job {
     atomic_int *stop;     /* set when any range fails */
     uint64_t n_terms, n_postings;
     int rc;
+    bool stopped; /* gave up because another range failed */
     sgs_err err;
 } range_job;
 
@@ -383,7 +384,8 @@ static int merge_range(range_job *job)
     }
     while (n_heap > 0) {
         if (atomic_load_explicit(job->stop, memory_order_relaxed)) {
-            rc = -1;
+            job->stopped = true;
+            rc = SGS_EINTERNAL;
             goto done;
         }
         size_t n_active = 0;
@@ -442,7 +444,7 @@ done:
     free(heap);
     free(active);
     free(shard_df);
-    if (rc > 0)
+    if (rc != 0 && !job->stopped)
         atomic_store(job->stop, 1);
     job->rc = rc;
     return rc;
@@ -689,7 +691,7 @@ int idx_merge_runs(const char *const *run_paths, size_t n_runs, sgs_shard_writer
         if (started[k])
             pthread_join(tids[k], NULL);
     for (size_t k = 0; k < n_ranges && rc == 0; k++)
-        if (jobs[k].rc > 0) {
+        if (jobs[k].rc != 0 && !jobs[k].stopped) {
             *err = jobs[k].err;
             rc = jobs[k].rc;
         }
