@@ -42,6 +42,7 @@ def main():
             rep = C.bench(cl.root.url, queries, out, "baseline", rate=rate,
                           duration=3 if a.short else 30, warmup=0.5 if a.short else 3)
             leaf_reqs = cl.leaf_queries() - before
+            sched = C.SCHED["label"]
             C.set_sched()
         L = rep["latency_ms"]
         summary = {"scenario": "baseline", "short": a.short, "docs": docs, "shards": 4,
@@ -50,7 +51,7 @@ def main():
                    "errors": rep["errors"], "partial": rep["partial"], "requests": rep["requests"],
                    "leaf_requests_per_query": leaf_reqs / max(1, rep["sent_total"]),
                    "generator_saturated": rep["generator"]["saturated"],
-                   "sched": C.SCHED["label"], "load_average_before": load,
+                   "sched": sched, "load_average_before": load,
                    "load_average_after": C.load_average()}
         C.write_summary(out, summary)
         C.plot_percentiles(out, "baseline", f"baseline 4x2, {rate:.0f} req/s open loop",

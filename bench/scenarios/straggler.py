@@ -82,6 +82,7 @@ def main():
                     name = f"stop{stop_ms}of{period_ms}-hedge-{hedge}"
                     reps[name] = run(cl, queries, out, name, rate, duration, warmup,
                                      (stop_ms, period_ms))
+        sched = C.SCHED["label"]
         C.set_sched()
         load_after = C.load_average()
         # The healthy baseline: the lower p99 of the two healthy runs (the
@@ -118,7 +119,7 @@ def main():
                   "extra leaf % (leaves)", "hedges sent %", "hedges won %", "retries %",
                   "errors", "partial", "generator saturated"]
         print(f"Tail at Scale: 4x2, one replica frozen, {rate:.0f} req/s open loop, "
-              f"{duration} s each (ms); scheduling: {C.SCHED['label']}; load average "
+              f"{duration} s each (ms); scheduling: {sched}; load average "
               f"{load} before, {load_after} after")
         print(C.table(header, rows))
         for v, g in goals.items():
@@ -129,7 +130,7 @@ def main():
                   f"{g['extra_leaf_pct']:.2f} % (<= 5: {'met' if g['extra_goal_met'] else 'NOT met'})")
         C.write_summary(out, {"scenario": "straggler", "short": a.short, "docs": docs,
                               "rate": rate, "duration_s": duration, "header": header,
-                              "sched": C.SCHED["label"], "load_average_before": load,
+                              "sched": sched, "load_average_before": load,
                               "load_average_after": load_after,
                               "rows": rows, "goals": goals,
                               "runs": {k: {"latency_ms": r["latency_ms"],
