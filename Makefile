@@ -168,6 +168,7 @@ test: deps
 bench: deps deps-bench all
 	SGS_BUILD=$(B) scripts/bench-index.sh
 	SGS_BUILD=$(B) scripts/bench-leaf.sh
+	SGS_BUILD=$(B) scripts/bench-root.sh
 
 run: deps all
 	SGS_BUILD=$(B) scripts/run-local.sh

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +97,43 @@ const char *sgs_http_path(const sgs_http_request *req)
 const char *sgs_http_query_arg(const sgs_http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+#define QUERY_CHECK_MAX 32u
+
+typedef struct query_check {
+    const char *const *allowed;
+    unsigned seen[QUERY_CHECK_MAX];
+    sgs_err *err;
+    int rc;
+} query_check;
+
+static enum MHD_Result query_check_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    (void)value;
+    query_check *qc = cls;
+    size_t i = 0;
+    while (qc->allowed[i] && strcasecmp(qc->allowed[i], key) != 0)
+        i++;
+    if (qc->allowed[i] == NULL) {
+        qc->rc = sgs_err_set(qc->err, SGS_EBADREQ, "unknown query parameter '%.100s'", key);
+        return MHD_NO;
+    }
+    if (i < QUERY_CHECK_MAX && qc->seen[i]++ > 0) {
+        qc->rc = sgs_err_set(qc->err, SGS_EBADREQ, "query parameter '%.100s' given more than once",
+                             key);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+int sgs_http_query_check(const sgs_http_request *req, const char *const *allowed, sgs_err *err)
+{
+    query_check qc = {.allowed = allowed, .err = err, .rc = 0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_check_one, &qc);
+    return qc.rc;
 }
 
 const char *sgs_http_header(const sgs_http_request *req, const char *name)

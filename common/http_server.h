@@ -109,6 +109,12 @@ const char *sgs_http_path(const sgs_http_request *req);
 const char *sgs_http_query_arg(const sgs_http_request *req, const char *name);
 const char *sgs_http_header(const sgs_http_request *req, const char *name);
 
+/* Checks the query string against a NULL-terminated list of allowed
+ * parameter names (compared case-insensitively, as sgs_http_query_arg looks
+ * them up). 0, or SGS_EBADREQ naming the first parameter that is not
+ * allowed or that is given more than once. Only while the handler runs. */
+int sgs_http_query_check(const sgs_http_request *req, const char *const *allowed, sgs_err *err);
+
 /* The complete request body (len 0 for none). Not NUL-terminated. */
 const uint8_t *sgs_http_body(const sgs_http_request *req, size_t *len);
 

@@ -91,8 +91,13 @@ static int finish_parse(root *r, root_query *q, sgs_query_node *tree, int64_t k,
     return 0;
 }
 
+static const char *const get_params[] = {"q", "k", "offset", "timeout_ms", "allow_partial",
+                                         "fields", NULL};
+
 static int parse_get(root *r, sgs_http_request *req, root_query *q, sgs_err *err)
 {
+    if (sgs_http_query_check(req, get_params, err) != 0)
+        return err->code;
     const char *text = sgs_http_query_arg(req, "q");
     if (text == NULL || !*text)
         return sgs_err_set(err, SGS_EBADREQ, "missing query parameter q");
@@ -390,6 +395,56 @@ static const char *slot_status_name(root_slot_status s)
     }
 }
 
+static void put_replica_url(root *r, uint32_t shard, int replica, sgs_buf *b)
+{
+    if (replica < 0) {
+        sgs_buf_append(b, "null", 4);
+        return;
+    }
+    const char *url = r->shards[shard].replicas[replica].url;
+    put_str(b, url, strlen(url));
+}
+
+/* Appends "shards": {total, successful, failed, timed_out, details}. */
+static void put_shards(root *r, const root_query *q, uint32_t ok, uint32_t failed,
+                       uint32_t timed_out, sgs_buf *b)
+{
+    sgs_buf_printf(b, "\"shards\":{\"total\":%u,\"successful\":%u,\"failed\":%u,\"timed_out\":%u,"
+                      "\"details\":[",
+                   r->n_shards, ok, failed, timed_out);
+    for (uint32_t i = 0; i < r->n_shards; i++) {
+        const root_slot *sl = &q->slots[i];
+        if (i)
+            sgs_buf_putc(b, ',');
+        sgs_buf_printf(b, "{\"shard\":%u,\"status\":\"%s\",\"replica\":", i,
+                       slot_status_name(sl->status));
+        put_replica_url(r, i, sl->replica, b);
+        sgs_buf_printf(b, ",\"took_ms\":%.3f,\"hedged\":%s,\"hedge_won\":%s,\"retried\":%u",
+                       sl->took_ms, sl->hedged ? "true" : "false",
+                       sl->hedge_won ? "true" : "false", sl->retried);
+        if (sl->status == ROOT_SLOT_TIMED_OUT) {
+            sgs_buf_append(b, ",\"waiting_on\":[", 15);
+            for (int j = 0; j < 2 && sl->waiting[j] >= 0; j++) {
+                if (j)
+                    sgs_buf_putc(b, ',');
+                put_replica_url(r, i, sl->waiting[j], b);
+            }
+            sgs_buf_putc(b, ']');
+        }
+        if (sl->status == ROOT_SLOT_OK)
+            sgs_buf_printf(b, ",\"leaf_took_ms\":%.3f", (double)sl->resp.took_us / 1000.0);
+        else {
+            const char *type = sl->error_type[0] ? sl->error_type : sgs_err_type(SGS_EUNAVAILABLE);
+            sgs_buf_append(b, ",\"error_type\":", 14);
+            put_str(b, type, strlen(type));
+            sgs_buf_append(b, ",\"error\":", 9);
+            put_str(b, sl->error, strlen(sl->error));
+        }
+        sgs_buf_putc(b, '}');
+    }
+    sgs_buf_append(b, "]}", 2);
+}
+
 static void finish_search(root *r, root_query *q)
 {
     sgs_http_request *req = q->req;
@@ -416,13 +471,22 @@ static void finish_search(root *r, root_query *q)
     bool partial = ok < r->n_shards;
     if (timed_out)
         sgs_counter_inc(r->m.timeouts);
+    sgs_buf *b = sgs_http_reply_body(req);
     if (ok == 0 || (partial && !q->allow_partial)) {
         char reason[400];
         snprintf(reason, sizeof reason, "%u of %u shards answered%s%s", ok, r->n_shards,
                  first_error ? "; " : "", first_error ? first_error : "");
         sgs_counter_inc(r->m.requests_unavailable);
         sgs_log(SGS_LOG_WARN, "query_unavailable", "traceparent %s: %s", q->traceparent, reason);
-        sgs_http_reply_error(req, SGS_EUNAVAILABLE, reason);
+        /* The error, and which shard failed and why. */
+        sgs_http_reply(req, sgs_err_http_status(SGS_EUNAVAILABLE), "application/json");
+        sgs_buf_reset(b);
+        sgs_buf_printf(b, "{\"error\":{\"type\":\"%s\",\"reason\":", sgs_err_type(SGS_EUNAVAILABLE));
+        put_str(b, reason, strlen(reason));
+        sgs_buf_printf(b, "},\"took_ms\":%.3f,\"timed_out\":%s,", took_ms,
+                       timed_out ? "true" : "false");
+        put_shards(r, q, ok, failed, timed_out, b);
+        sgs_buf_printf(b, ",\"generation\":\"%016llx\"}", (unsigned long long)q->generation);
         sgs_http_complete(req);
         return;
     }
@@ -431,7 +495,6 @@ static void finish_search(root *r, root_query *q)
         sgs_counter_inc(r->m.requests_partial);
     } else
         sgs_counter_inc(r->m.requests_ok);
-    sgs_buf *b = sgs_http_reply_body(req);
     sgs_buf_reserve(b, 256 + (size_t)q->k * 128);
     sgs_buf_printf(b,
                    "{\"took_ms\":%.3f,\"timed_out\":%s,\"partial\":%s,"
@@ -439,29 +502,9 @@ static void finish_search(root *r, root_query *q)
                    took_ms, timed_out ? "true" : "false", partial ? "true" : "false",
                    (unsigned long long)total, partial ? "gte" : "eq");
     root_gather_hits(q, r->n_shards, b);
-    sgs_buf_printf(b, ",\"shards\":{\"total\":%u,\"successful\":%u,\"failed\":%u,\"timed_out\":%u,"
-                      "\"details\":[",
-                   r->n_shards, ok, failed, timed_out);
-    for (uint32_t i = 0; i < r->n_shards; i++) {
-        root_slot *sl = &q->slots[i];
-        if (i)
-            sgs_buf_putc(b, ',');
-        sgs_buf_printf(b, "{\"shard\":%u,\"status\":\"%s\",\"replica\":", i,
-                       slot_status_name(sl->status));
-        if (sl->replica >= 0)
-            put_str(b, r->shards[i].replicas[sl->replica].url,
-                    strlen(r->shards[i].replicas[sl->replica].url));
-        else
-            sgs_buf_append(b, "null", 4);
-        sgs_buf_printf(b, ",\"took_ms\":%.3f,\"hedged\":%s,\"hedge_won\":%s", sl->took_ms,
-                       sl->hedged ? "true" : "false", sl->hedge_won ? "true" : "false");
-        if (sl->status != ROOT_SLOT_OK) {
-            sgs_buf_append(b, ",\"error\":", 9);
-            put_str(b, sl->error, strlen(sl->error));
-        }
-        sgs_buf_putc(b, '}');
-    }
-    sgs_buf_printf(b, "]},\"generation\":\"%016llx\"}", (unsigned long long)q->generation);
+    sgs_buf_putc(b, ',');
+    put_shards(r, q, ok, failed, timed_out, b);
+    sgs_buf_printf(b, ",\"generation\":\"%016llx\"}", (unsigned long long)q->generation);
     if (r->cfg->slow_query_ms > 0 && took_ms >= (double)r->cfg->slow_query_ms)
         sgs_log(SGS_LOG_WARN, "slow_query", "traceparent %s: %.1f ms, %u of %u shards",
                 q->traceparent, took_ms, ok, r->n_shards);

@@ -64,6 +64,7 @@ struct root_replica {
     bool probe_ok;               /* last /v1/shard/info answered, ready, right shard */
     uint64_t generation;
     char last_error[160];
+    char last_error_type[32];    /* what kind of error last_error is, "" with it */
     /* Breaker. */
     uint32_t consecutive_failures;
     uint32_t ejections;          /* backoff exponent */
@@ -125,10 +126,14 @@ typedef struct root_slot {
     root_attempt *active[2];
     uint32_t n_tries;
     bool hedged, hedge_won;
-    int replica; /* that answered, -1 */
-    double took_ms;
+    int replica;       /* that answered (or, failed or timed out, was last asked), -1 */
+    int waiting[2];    /* replicas still outstanding at the deadline, -1 */
+    uint32_t retried;  /* sub-requests moved to another replica after a connection error */
+    uint64_t first_ns; /* first sub-request sent, 0: none yet */
+    double took_ms;    /* to the answer used, or from the first send to the failure */
     sgs_shard_response resp;
     char error[200];
+    char error_type[32]; /* an error.type-like name of why the shard did not answer */
     sgs_ev_timer hedge_timer;
     root_query *q;
     uint32_t shard;

@@ -12,6 +12,8 @@
 #include <jansson.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -207,9 +209,10 @@ static void idle_unlink(root_conn *c)
 
 /* ---- breaker ----------------------------------------------------------- */
 
-static void replica_failed(root *r, root_replica *rep, const char *why)
+static void replica_failed(root *r, root_replica *rep, const char *type, const char *why)
 {
     snprintf(rep->last_error, sizeof rep->last_error, "%.150s", why);
+    snprintf(rep->last_error_type, sizeof rep->last_error_type, "%s", type);
     rep->consecutive_failures++;
     if (rep->ejected_until_ns == 0 &&
         rep->consecutive_failures >= (uint32_t)r->cfg->eject_failures) {
@@ -236,6 +239,18 @@ static void replica_succeeded(root_replica *rep, uint64_t took_us)
 }
 
 /* ---- queries ----------------------------------------------------------- */
+
+/* Records why a shard has no answer (the latest reason wins). */
+static void slot_error(root_slot *sl, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void slot_error(root_slot *sl, const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sl->error, sizeof sl->error, fmt, ap);
+    va_end(ap);
+    snprintf(sl->error_type, sizeof sl->error_type, "%s", type);
+}
 
 static void query_finish(root *r, root_query *q);
 static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool hedge, bool fresh,
@@ -273,6 +288,8 @@ static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status 
     if (sl->status != ROOT_SLOT_PENDING)
         return;
     sl->status = st;
+    if (st != ROOT_SLOT_OK && sl->first_ns != 0)
+        sl->took_ms = (double)(sgs_evloop_now(r->loop) - sl->first_ns) / 1e6;
     for (int i = 0; i < 2; i++)
         if (sl->active[i]) {
             attempt_cancel(r, sl->active[i], st == ROOT_SLOT_OK);
@@ -287,7 +304,8 @@ static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status 
 
 /* A sub-request ended without a usable answer. retry: a connection error
  * or wrong leaf, worth trying another replica while time remains. */
-static void attempt_failed(root *r, root_attempt *a, bool retry, bool timed_out, const char *why)
+static void attempt_failed(root *r, root_attempt *a, bool retry, bool timed_out, const char *type,
+                           const char *why)
 {
     root_query *q = a->q;
     root_slot *sl = &q->slots[a->shard];
@@ -295,7 +313,9 @@ static void attempt_failed(root *r, root_attempt *a, bool retry, bool timed_out,
     slot_remove(sl, a);
     attempt_cancel(r, a, false);
     sgs_counter_inc(r->m.leaf_failures);
-    snprintf(sl->error, sizeof sl->error, "replica %u: %.160s", rep->index, why);
+    slot_error(sl, type, "replica %u: %.160s", rep->index, why);
+    if (sl->status == ROOT_SLOT_PENDING)
+        sl->replica = (int)rep->index;
     if (sl->status != ROOT_SLOT_PENDING)
         return;
     if (sl->active[0] != NULL)
@@ -303,16 +323,19 @@ static void attempt_failed(root *r, root_attempt *a, bool retry, bool timed_out,
     uint64_t now = sgs_evloop_now(r->loop);
     if (retry && now + 1000000u < q->deadline_ns && sl->n_tries <= rep->shard->n_replicas) {
         sgs_counter_inc(r->m.retries);
+        sl->retried++;
         send_attempt(r, q, sl, (int)rep->index, false, false, NULL);
         return;
     }
     slot_settle(r, q, sl, timed_out ? ROOT_SLOT_TIMED_OUT : ROOT_SLOT_FAILED);
 }
 
-/* Reads the error type of a JSON error body into out. */
-static void error_type(const sgs_http_response *resp, char *out, size_t cap)
+/* Reads the error of a JSON error body into out, its type into type. */
+static void error_type(const sgs_http_response *resp, char *out, size_t cap, char *type_out,
+                       size_t type_cap)
 {
     snprintf(out, cap, "http %d", resp->status);
+    snprintf(type_out, type_cap, "leaf_http_%d", resp->status);
     json_error_t je;
     json_t *j = json_loadb((const char *)resp->body, resp->body_len, 0, &je);
     if (!j)
@@ -320,8 +343,10 @@ static void error_type(const sgs_http_response *resp, char *out, size_t cap)
     const char *type = json_string_value(json_object_get(json_object_get(j, "error"), "type"));
     const char *reason =
         json_string_value(json_object_get(json_object_get(j, "error"), "reason"));
-    if (type)
+    if (type) {
         snprintf(out, cap, "http %d %s: %s", resp->status, type, reason ? reason : "");
+        snprintf(type_out, type_cap, "%s", type);
+    }
     json_decref(j);
 }
 
@@ -332,13 +357,13 @@ static void attempt_answered(root *r, root_attempt *a, const sgs_http_response *
     root_replica *rep = a->rep;
     uint64_t now = sgs_evloop_now(r->loop);
     uint64_t took_us = (now - a->start_ns) / 1000u;
-    char why[200];
+    char why[200], type[32];
     if (resp->status != 200) {
-        error_type(resp, why, sizeof why);
+        error_type(resp, why, sizeof why, type, sizeof type);
         bool timeout = resp->status == 504;
         bool health = resp->status >= 500 && !timeout;
         if (health)
-            replica_failed(r, rep, why);
+            replica_failed(r, rep, type, why);
         if (resp->status == 503)
             rep->probe_ok = false; /* draining or not ready: wait for the next probe */
         root_conn *c = a->conn;
@@ -348,7 +373,7 @@ static void attempt_answered(root *r, root_attempt *a, const sgs_http_response *
             conn_park(r, c);
         else
             conn_free(r, c);
-        attempt_failed(r, a, !timeout, timeout, why);
+        attempt_failed(r, a, !timeout, timeout, type, why);
         return;
     }
     /* Copy the body into the query's arena: the connection's buffer is reused. */
@@ -366,18 +391,21 @@ static void attempt_answered(root *r, root_attempt *a, const sgs_http_response *
     sgs_shard_response sr;
     sgs_err err = {0};
     if (sgs_wire_decode_response_bin(body, body_len, &q->arena, &sr, &err) != 0) {
-        snprintf(why, sizeof why, "bad answer: %.160s", err.msg);
-        replica_failed(r, rep, why);
-        attempt_failed(r, a, true, false, why);
+        /* Another protocol version is named as such, never mixed in. */
+        const char *t = err.code == SGS_EPROTOCOL ? sgs_err_type(SGS_EPROTOCOL) : "bad_answer";
+        snprintf(why, sizeof why, "%s: %.160s", t, err.msg);
+        replica_failed(r, rep, t, why);
+        attempt_failed(r, a, true, false, t, why);
         return;
     }
     if (sr.shard != rep->shard->id || (q->generation != 0 && sr.generation != q->generation)) {
-        snprintf(why, sizeof why, "answered for shard %u generation %016llx, want shard %u generation %016llx",
-                 sr.shard, (unsigned long long)sr.generation, rep->shard->id,
+        const char *t = sr.shard != rep->shard->id ? "misrouted" : "generation_mismatch";
+        snprintf(why, sizeof why, "%s: answered for shard %u generation %016llx, want shard %u generation %016llx",
+                 t, sr.shard, (unsigned long long)sr.generation, rep->shard->id,
                  (unsigned long long)q->generation);
         rep->probe_ok = false;
-        replica_failed(r, rep, why);
-        attempt_failed(r, a, true, false, why);
+        replica_failed(r, rep, t, why);
+        attempt_failed(r, a, true, false, t, why);
         return;
     }
     replica_succeeded(rep, took_us);
@@ -443,8 +471,8 @@ static void drive(root *r, root_conn *c)
         send_attempt(r, q, sl, -1, hedge, true, rep);
         return;
     }
-    replica_failed(r, rep, err.msg);
-    attempt_failed(r, a, true, false, err.msg);
+    replica_failed(r, rep, "connection_error", err.msg);
+    attempt_failed(r, a, true, false, "connection_error", err.msg);
 }
 
 static void conn_ready(sgs_ev_io *io, uint32_t events)
@@ -475,6 +503,31 @@ static void patch_deadline(sgs_buf *wire, uint64_t now, uint64_t deadline_ns)
     }
 }
 
+/* Why shard s has no replica to ask: each replica's last error, and the
+ * first one's type (or a generation mismatch, or plain unavailability). */
+static void no_replica_error(root_slot *sl, const root_shard *s, uint64_t gen)
+{
+    size_t n = (size_t)snprintf(sl->error, sizeof sl->error,
+                                "no ready replica of shard %u at generation %016llx", s->id,
+                                (unsigned long long)gen);
+    const char *type = NULL;
+    for (uint32_t i = 0; i < s->n_replicas && n < sizeof sl->error; i++) {
+        const root_replica *rep = &s->replicas[i];
+        const char *why = rep->last_error, *t = rep->last_error_type;
+        if (why[0] == 0 && rep->probe_ok && gen != 0 && rep->generation != gen) {
+            why = "serves another generation";
+            t = "generation_mismatch";
+        }
+        if (why[0] == 0)
+            continue;
+        n += (size_t)snprintf(sl->error + n, sizeof sl->error - n, "; replica %u: %s", i, why);
+        if (type == NULL && t[0] != 0)
+            type = t;
+    }
+    snprintf(sl->error_type, sizeof sl->error_type, "%s",
+             type ? type : sgs_err_type(SGS_EUNAVAILABLE));
+}
+
 static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool hedge, bool fresh,
                          root_replica *same)
 {
@@ -487,8 +540,7 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
         if (hedge)
             return;
         if (sl->error[0] == 0)
-            snprintf(sl->error, sizeof sl->error, "no ready replica of shard %u at generation %016llx",
-                     s->id, (unsigned long long)q->generation);
+            no_replica_error(sl, s, q->generation);
         if (sl->active[0] == NULL)
             slot_settle(r, q, sl, ROOT_SLOT_FAILED);
         return;
@@ -497,12 +549,17 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
     sgs_err err = {0};
     root_conn *c = conn_for(r, rep, fresh, &err);
     sl->n_tries++;
+    if (sl->first_ns == 0)
+        sl->first_ns = now;
     if (c == NULL) {
-        replica_failed(r, rep, err.msg);
-        snprintf(sl->error, sizeof sl->error, "replica %d: %.160s", idx, err.msg);
+        const char *t = rep->addr_len == 0 ? "unresolved" : "connection_error";
+        replica_failed(r, rep, t, err.msg);
+        slot_error(sl, t, "replica %d: %.160s", idx, err.msg);
+        sl->replica = idx;
         if (!hedge && sl->active[0] == NULL && sl->n_tries <= s->n_replicas &&
             now + 1000000u < q->deadline_ns) {
             sgs_counter_inc(r->m.retries);
+            sl->retried++;
             send_attempt(r, q, sl, idx, false, false, NULL);
         } else if (sl->active[0] == NULL)
             slot_settle(r, q, sl, ROOT_SLOT_FAILED);
@@ -563,10 +620,15 @@ static void deadline_cb(sgs_ev_timer *t)
     for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
         root_slot *sl = &q->slots[i];
         if (sl->status == ROOT_SLOT_PENDING) {
-            if (sl->error[0] == 0)
-                snprintf(sl->error, sizeof sl->error, "no answer within the deadline");
+            char earlier[sizeof sl->error];
+            memcpy(earlier, sl->error, sizeof earlier);
+            slot_error(sl, sgs_err_type(SGS_ETIMEOUT), "no answer within the deadline%s%.150s",
+                       earlier[0] ? "; earlier: " : "", earlier);
             for (int j = 0; j < 2; j++)
                 if (sl->active[j]) {
+                    sl->waiting[j] = (int)sl->active[j]->rep->index;
+                    if (j == 0)
+                        sl->replica = sl->waiting[0];
                     attempt_cancel(r, sl->active[j], true);
                     sl->active[j] = NULL;
                 }
@@ -613,7 +675,7 @@ static void client_gone(sgs_ev_io *io, uint32_t events)
         root_slot *sl = &q->slots[i];
         if (sl->status != ROOT_SLOT_PENDING)
             continue;
-        snprintf(sl->error, sizeof sl->error, "the client went away");
+        slot_error(sl, "client_gone", "the client went away");
         slot_settle(r, q, sl, ROOT_SLOT_FAILED);
     }
 }
@@ -631,11 +693,14 @@ static void query_start(root *r, root_query *q)
         sl->q = q;
         sl->shard = i;
         sl->replica = -1;
+        sl->waiting[0] = sl->waiting[1] = -1;
         sgs_ev_timer_init(&sl->hedge_timer, hedge_timer_cb);
     }
     if (q->deadline_ns <= now) {
-        for (uint32_t i = 0; i < r->n_shards; i++)
+        for (uint32_t i = 0; i < r->n_shards; i++) {
             q->slots[i].status = ROOT_SLOT_TIMED_OUT;
+            slot_error(&q->slots[i], sgs_err_type(SGS_ETIMEOUT), "the deadline passed before the query started");
+        }
         q->n_pending = 0;
         query_finish(r, q);
         return;
@@ -676,6 +741,7 @@ static uint64_t parse_hex64(const char *s, bool *ok)
 static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp, const char *fail)
 {
     char why[160] = "";
+    const char *type = "probe_failed";
     bool ok = false;
     if (fail) {
         snprintf(why, sizeof why, "probe: %.140s", fail);
@@ -691,18 +757,21 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
         json_t *proto = json_object_get(j, "protocol");
         bool gen_ok;
         uint64_t gen = parse_hex64(json_string_value(json_object_get(j, "generation")), &gen_ok);
-        if (!j || !json_is_integer(shard) || !gen_ok)
+        if (!j || !json_is_integer(shard) || !gen_ok) {
             snprintf(why, sizeof why, "probe: /v1/shard/info is not the leaf's JSON");
-        else if ((uint64_t)json_integer_value(shard) != rep->shard->id)
+        } else if ((uint64_t)json_integer_value(shard) != rep->shard->id) {
+            type = "misrouted";
             snprintf(why, sizeof why, "misrouted: leaf serves shard %lld, topology says %u",
                      (long long)json_integer_value(shard), rep->shard->id);
-        else if (!json_is_integer(proto) || json_integer_value(proto) != SGS_WIRE_VERSION)
+        } else if (!json_is_integer(proto) || json_integer_value(proto) != SGS_WIRE_VERSION) {
+            type = sgs_err_type(SGS_EPROTOCOL);
             snprintf(why, sizeof why, "protocol_mismatch: leaf speaks protocol %lld, root %u",
                      json_is_integer(proto) ? (long long)json_integer_value(proto) : -1LL,
                      SGS_WIRE_VERSION);
-        else if (!json_is_true(json_object_get(j, "ready")))
+        } else if (!json_is_true(json_object_get(j, "ready"))) {
+            type = "not_ready";
             snprintf(why, sizeof why, "leaf not ready");
-        else {
+        } else {
             ok = true;
             rep->generation = gen;
         }
@@ -718,13 +787,16 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
             sgs_log(SGS_LOG_INFO, "replica_readmitted", "shard %u replica %s", rep->shard->id,
                     rep->url);
         }
-        if (rep->ejected_until_ns == 0)
+        if (rep->ejected_until_ns == 0) {
             rep->last_error[0] = 0;
+            rep->last_error_type[0] = 0;
+        }
     } else {
         if (rep->probe_ok)
             sgs_log(SGS_LOG_WARN, "replica_not_ready", "shard %u replica %s: %s", rep->shard->id,
                     rep->url, why);
         snprintf(rep->last_error, sizeof rep->last_error, "%.150s", why);
+        snprintf(rep->last_error_type, sizeof rep->last_error_type, "%s", type);
     }
     rep->probe_ok = ok;
     uint64_t next = now + (uint64_t)r->cfg->probe_interval_ms * 1000000u;

@@ -108,6 +108,7 @@ void root_replica_resolve(const root_config *cfg, root_replica *rep)
         rep->addr_len = len;
     } else {
         snprintf(rep->last_error, sizeof rep->last_error, "cannot resolve %s", rep->host);
+        snprintf(rep->last_error_type, sizeof rep->last_error_type, "unresolved");
         rep->addr_len = 0;
     }
 }

@@ -9,7 +9,7 @@ build_pkgs="gcc make pkg-config libmicrohttpd-dev libjansson-dev libxxhash-dev l
 libjemalloc-dev libutf8proc-dev libcriterion-dev libzstd-dev zlib1g-dev zstd python3
 python3-pytest python3-yaml dict-gcide clang libclang-rt-14-dev curl"
 bench_pkgs="xapian-tools xapian-omega python3-xapian sphinxsearch linux-source-6.1 gnuplot-nox time
-sqlite3 libsqlite3-dev libxapian-dev g++ nginx-light wrk"
+sqlite3 libsqlite3-dev libxapian-dev g++ nginx-light wrk libmariadb-dev libcurl4-openssl-dev"
 
 want=$build_pkgs
 [ "${1:-build}" = bench ] && want="$build_pkgs $bench_pkgs"

@@ -24,6 +24,7 @@
 #include "common/http_client.h"
 #include "common/query.h"
 #include "common/wire.h"
+#include "bench/micro/trivial_server.h"
 
 typedef struct bconn {
     sgs_http_conn http;
@@ -83,43 +84,6 @@ static void ready(sgs_ev_io *io, uint32_t events)
     step((bconn *)((char *)io - offsetof(bconn, io)));
 }
 
-/* ---- trivial server ---------------------------------------------------- */
-
-static int server_fd;
-static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-sgs-v1\r\n"
-                            "Content-Length: 40\r\n\r\n"
-                            "SGSR\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = server_fd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, server_fd, &ev);
-    char buf[65536];
-    for (;;) {
-        struct epoll_event got[64];
-        int n = epoll_wait(ep, got, 64, -1);
-        for (int i = 0; i < n; i++) {
-            int fd = got[i].data.fd;
-            if (fd == server_fd) {
-                int c = accept(server_fd, NULL, NULL);
-                struct epoll_event e2 = {.events = EPOLLIN, .data.fd = c};
-                epoll_ctl(ep, EPOLL_CTL_ADD, c, &e2);
-                continue;
-            }
-            ssize_t r = recv(fd, buf, sizeof buf, 0);
-            if (r <= 0) {
-                close(fd);
-                continue;
-            }
-            /* One request per read: the client sends one at a time. */
-            send(fd, reply, sizeof reply - 1, MSG_NOSIGNAL);
-        }
-    }
-    return NULL;
-}
-
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 200000;
@@ -128,14 +92,10 @@ int main(int argc, char **argv)
     const char *term = argc > 4 ? argv[4] : "apple";
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (port == 0) {
-        server_fd = socket(AF_INET, SOCK_STREAM, 0);
-        bind(server_fd, (struct sockaddr *)&sa, sizeof sa);
-        socklen_t sl = sizeof sa;
-        getsockname(server_fd, (struct sockaddr *)&sa, &sl);
-        listen(server_fd, 128);
-        pthread_t th;
-        pthread_create(&th, NULL, serve, NULL);
-        pthread_detach(th);
+        if (trivial_server_start(&sa) != 0) {
+            perror("trivial server");
+            return 1;
+        }
     } else
         sa.sin_port = htons((uint16_t)port);
     snprintf(host_header, sizeof host_header, "127.0.0.1:%u", ntohs(sa.sin_port));

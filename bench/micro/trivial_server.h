@@ -1,0 +1,71 @@
+/* The trivial leaf stand-in the client micro benchmarks share: one thread
+ * on an OS-chosen loopback port that answers every read with the same
+ * 40-byte binary shard answer, so a client's cost is measured without a
+ * real leaf's. Header-only (static functions): each benchmark is one file.
+ *
+ * Invariants: one request per read (the clients send one at a time per
+ * connection, in one write); the thread lives until the process exits. */
+#ifndef SGS_BENCH_MICRO_TRIVIAL_SERVER_H
+#define SGS_BENCH_MICRO_TRIVIAL_SERVER_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int trivial_server_fd;
+static const char trivial_reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-sgs-v1\r\n"
+                                    "Content-Length: 40\r\n\r\n"
+                                    "SGSR\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                    "\0\0\0\0\0\0\0\0\0";
+
+static void *trivial_serve(void *arg)
+{
+    (void)arg;
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = trivial_server_fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, trivial_server_fd, &ev);
+    static char buf[65536];
+    for (;;) {
+        struct epoll_event got[64];
+        int n = epoll_wait(ep, got, 64, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = got[i].data.fd;
+            if (fd == trivial_server_fd) {
+                int c = accept(trivial_server_fd, NULL, NULL);
+                struct epoll_event e2 = {.events = EPOLLIN, .data.fd = c};
+                epoll_ctl(ep, EPOLL_CTL_ADD, c, &e2);
+                continue;
+            }
+            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            if (r <= 0) {
+                close(fd);
+                continue;
+            }
+            send(fd, trivial_reply, sizeof trivial_reply - 1, MSG_NOSIGNAL);
+        }
+    }
+    return NULL;
+}
+
+/* Starts the server thread on 127.0.0.1 and fills *sa with its address.
+ * 0, or -1 when a socket call failed. */
+static int trivial_server_start(struct sockaddr_in *sa)
+{
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    trivial_server_fd = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t sl = sizeof *sa;
+    if (trivial_server_fd < 0 || bind(trivial_server_fd, (struct sockaddr *)sa, sizeof *sa) != 0 ||
+        getsockname(trivial_server_fd, (struct sockaddr *)sa, &sl) != 0 ||
+        listen(trivial_server_fd, 128) != 0)
+        return -1;
+    pthread_t th;
+    if (pthread_create(&th, NULL, trivial_serve, NULL) != 0)
+        return -1;
+    pthread_detach(th);
+    return 0;
+}
+
+#endif

@@ -1,0 +1,363 @@
+#!/usr/bin/python3
+"""The root's own cost, in four measurements made in one run on real
+sgs-leaf and sgs-root processes on loopback:
+
+  client    CPU per sub-request of the root's leaf client (bench_http_client)
+            and of libcurl's multi interface (curl_http_client, when built:
+            scripts/bench-root.sh builds it if libcurl is installed), each
+            against the trivial in-process server and against a real leaf.
+  cpu       the whole root's CPU per leaf sub-request: the sgs-root
+            process's CPU time (utime + stime of /proc/PID/stat) over the
+            same closed-loop load (sgs-bench) sent to a root of S shards and
+            to a root of 1 shard (shard 0 of the same leaves):
+            (cpu_S / q_S - cpu_1 / q_1) / (S - 1), q = queries answered.
+  overhead  p50 over queries of (latency at the client - the slowest shard's
+            leaf-reported service time, details[].leaf_took_ms), one request
+            at a time, against the p50 latency of the same client
+            (bench_root_latency) to nginx returning the root's answer bytes.
+  fanout    requests/s of a trivial query (k=0, tiny index) fanned out to 2
+            leaves through the root against nginx returning the same bytes,
+            the same wrk command, rounds alternating.
+
+Corpus: GCIDE (data/gcide.jsonl) in 4 shards, 1 replica each (cached in
+data/bench/root-gcide-4/); --short uses a small synthetic corpus and
+seconds-long runs (output shape only). Writes summary.json to --out
+(default bench/results/root_cost/) and prints a table.
+
+usage: bench/scenarios/root_cost.py [--short] [--out DIR] [--phases client,cpu,overhead,fanout]"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import cluster as C
+
+BENCH_DIR = os.path.join(C.BUILD, "bench")
+HTTP_CLIENT = os.path.join(BENCH_DIR, "bench_http_client")
+CURL_CLIENT = os.path.join(BENCH_DIR, "curl_http_client")
+LATENCY = os.path.join(BENCH_DIR, "bench_root_latency")
+DATA = os.environ.get("SGS_DATA", os.path.join(C.ROOT, "data"))
+
+
+def proc_cpu_s(pid):
+    """User + system CPU seconds of a process (all its threads, live or gone)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_json(argv, timeout=600):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {p.stderr[-2000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def gcide_index():
+    out = os.path.join(DATA, "bench", "root-gcide-4")
+    src = os.path.join(DATA, "gcide.jsonl")
+    if os.path.exists(os.path.join(out, "manifest.json")):
+        return out
+    if not os.path.exists(src):
+        sys.exit(f"root_cost: {src} missing (scripts/bench-leaf.sh makes it)")
+    C.log(f"building {out}")
+    subprocess.run([C.SGS_INDEX, "build", "--input", src, "--shards", "4", "--out", out + ".part",
+                    "--quiet", "--threads", "2"], check=True)
+    os.rename(out + ".part", out)
+    return out
+
+
+def tiny_index(workdir, shards):
+    docs = os.path.join(workdir, "tiny.jsonl")
+    with open(docs, "w") as f:
+        for i in range(100):
+            f.write(json.dumps({"id": "d%03d" % i, "title": "hello world %d" % i,
+                                "body": "trivial"}) + "\n")
+    out = os.path.join(workdir, f"tiny-{shards}")
+    subprocess.run([C.SGS_INDEX, "build", "--input", docs, "--shards", str(shards), "--out", out,
+                    "--quiet"], check=True)
+    return out
+
+
+class Nginx:
+    """One nginx worker answering `body` with 200 on every path (the setup of
+    scripts/bench-leaf-http.sh)."""
+
+    def __init__(self, workdir, body, content_type="application/json"):
+        self.dir = os.path.join(workdir, "nginx")
+        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        esc = body.replace("\\", "\\\\").replace('"', '\\"')
+        d = self.dir
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(f"""worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{
+            default_type {content_type};
+            return 200 "{esc}";
+        }}
+    }}
+}}
+""")
+        exe = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.popen = subprocess.Popen([exe, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-g",
+                                       "daemon off;"], stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            if C.http_get(self.url, 0.5)[0] == 200:
+                break
+            time.sleep(0.05)
+        else:
+            self.close()
+            raise RuntimeError("nginx did not start")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def close(self):
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            self.popen.wait()
+
+
+def start_root(name, leaves, shards, workdir, extra=()):
+    argv = [C.SGS_ROOT, "--log-level", "warn"]
+    for s in shards:
+        argv += ["--shard", f"{s}={leaves[s].url}"]
+    return C.Proc(name, argv + list(extra), workdir).start()
+
+
+def phase_client(a, leaf):
+    n_triv, n_leaf = (2000, 1000) if a.short else (200000, 50000)
+    rows = []
+    for target, n, extra in (("trivial", n_triv, []), ("sgs-leaf", n_leaf, [str(leaf.port), "apple"])):
+        for conns in (8, 1):
+            for prog in (HTTP_CLIENT, CURL_CLIENT):
+                if not os.access(prog, os.X_OK):
+                    continue
+                r = run_json([prog, str(n), str(conns)] + extra)
+                r["client"] = r.get("client", "sgs http_client")
+                rows.append(r)
+                C.log(f"client {r['client']} -> {target} c={conns}: "
+                      f"{r['client_cpu_us_per_request']:.2f} us CPU/request")
+    return {"runs": rows, "libcurl_built": os.access(CURL_CLIENT, os.X_OK)}
+
+
+def closed_loop(url, queries, outdir, name, seconds, conns):
+    js = os.path.join(outdir, f"{name}.json")
+    subprocess.run([C.SGS_BENCH, "--url", url, "--queries", queries, "--connections", str(conns),
+                    "--duration", str(seconds), "--warmup", "0.3", "--json", js, "--quiet"],
+                   check=True, timeout=seconds + 60)
+    with open(js) as f:
+        return json.load(f)
+
+
+def phase_cpu(a, leaves, queries, scratch, out):
+    n_shards = len(leaves)
+    roots = {1: start_root("root-1", leaves, [0], scratch),
+             n_shards: start_root(f"root-{n_shards}", leaves, range(n_shards), scratch)}
+    try:
+        for r in roots.values():
+            r.wait_ready()
+        seconds = 1 if a.short else a.seconds
+        acc = {s: {"cpu_s": 0.0, "queries": 0} for s in roots}
+        for rnd in range(a.rounds):
+            for s, r in roots.items():
+                c0 = proc_cpu_s(r.popen.pid)
+                rep = closed_loop(r.url, queries, scratch, f"cpu-{s}-{rnd}", seconds, a.connections)
+                c1 = proc_cpu_s(r.popen.pid)
+                ok = rep["requests"] - rep["errors"]
+                acc[s]["cpu_s"] += c1 - c0
+                acc[s]["queries"] += ok
+                C.log(f"cpu: {s} shard(s) round {rnd}: {ok} queries, {(c1 - c0) * 1e6 / max(ok, 1):.1f} "
+                      f"us root CPU/query, {rep['achieved_rate']:.0f} q/s")
+        per_q = {s: v["cpu_s"] * 1e6 / max(v["queries"], 1) for s, v in acc.items()}
+        per_sub = (per_q[n_shards] - per_q[1]) / (n_shards - 1)
+        return {"shards": n_shards, "connections": a.connections, "seconds_per_run": seconds,
+                "rounds": a.rounds, "root_cpu_us_per_query": {str(s): round(v, 2) for s, v in per_q.items()},
+                "queries": {str(s): v["queries"] for s, v in acc.items()},
+                "root_cpu_us_per_sub_request": round(per_sub, 2),
+                "root_cpu_us_per_query_per_shard": round(per_q[n_shards] / n_shards, 2),
+                "goal_us": 10, "goal_met": per_sub <= 10}
+    finally:
+        for r in roots.values():
+            r.kill()
+
+
+def phase_overhead(a, leaves, queries, scratch):
+    n_shards = len(leaves)
+    root = start_root("root-overhead", leaves, range(n_shards), scratch)
+    nginx = None
+    try:
+        root.wait_ready()
+        # nginx answers the root's answer to one query (same size class).
+        with open(queries) as f:
+            q0 = f.readline().rstrip("\n").split("\t")[-1]
+        import urllib.parse
+        st, body = C.http_get(root.url + "/search?q=" + urllib.parse.quote(q0) + "&k=10")
+        if st != 200:
+            raise RuntimeError(f"root answered {st}: {body[:300]}")
+        nginx = Nginx(scratch, body)
+        passes = "1" if a.short else str(a.passes)
+        runs = {"root": [], "nginx": []}
+        for _ in range(a.rounds):
+            runs["nginx"].append(run_json([LATENCY, "127.0.0.1", str(nginx.port), "/", queries, passes]))
+            runs["root"].append(run_json([LATENCY, "127.0.0.1", str(root.port), "/search", queries,
+                                          passes]))
+            C.log(f"overhead: root p50 {runs['root'][-1]['latency_us']['p50']:.1f} us, overhead p50 "
+                  f"{runs['root'][-1]['overhead_us']['p50']:.1f} us; nginx RTT p50 "
+                  f"{runs['nginx'][-1]['latency_us']['p50']:.1f} us")
+        med = lambda xs: sorted(xs)[len(xs) // 2]
+        ov = med([r["overhead_us"]["p50"] for r in runs["root"]])
+        rtt = med([r["latency_us"]["p50"] for r in runs["nginx"]])
+        return {"shards": n_shards, "replicas": 1, "passes": int(passes), "rounds": a.rounds,
+                "overhead_us_p50": ov, "loopback_rtt_us_p50": rtt,
+                "ratio": round(ov / rtt, 2) if rtt else None,
+                "root_latency_us_p50": med([r["latency_us"]["p50"] for r in runs["root"]]),
+                "slowest_leaf_us_p50": med([r["slowest_leaf_us_p50"] for r in runs["root"]]),
+                "root_internal_overhead_us_p50": med([r["root_internal_overhead_us_p50"] for r in runs["root"]]),
+                "goal_ratio": 2, "goal_met": bool(rtt) and ov <= 2 * rtt, "runs": runs}
+    finally:
+        if nginx:
+            nginx.close()
+        root.kill()
+
+
+def wrk(url, seconds, conns):
+    p = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", url], capture_output=True,
+                       text=True, timeout=seconds + 60, check=True)
+    rps = next(float(l.split()[1]) for l in p.stdout.splitlines() if l.startswith("Requests/sec"))
+    errs = " ".join(l.strip() for l in p.stdout.splitlines() if "Non-2xx" in l or "Socket errors" in l)
+    return rps, errs
+
+
+def phase_fanout(a, scratch):
+    idx = tiny_index(scratch, 2)
+    leaves = [C.Proc(f"tiny-leaf-{s}", [C.SGS_LEAF, "--index", idx, "--shard", str(s), "--threads", "1",
+                                         "--log-level", "warn"], scratch).start() for s in range(2)]
+    root = nginx = None
+    try:
+        for l in leaves:
+            l.wait_ready()
+        root = start_root("root-fanout", leaves, range(2), scratch)
+        root.wait_ready()
+        path = "/search?q=hello&k=0"
+        st, body = C.http_get(root.url + path)
+        if st != 200:
+            raise RuntimeError(f"root answered {st}: {body[:300]}")
+        nginx = Nginx(scratch, body)
+        seconds = 1 if a.short else a.wrk_seconds
+        res = {"root": [], "nginx": []}
+        for _ in range(a.rounds):
+            for name, base in (("nginx", f"http://127.0.0.1:{nginx.port}"), ("root", root.url)):
+                rps, errs = wrk(base + path, seconds, a.wrk_connections)
+                res[name].append(rps)
+                C.log(f"fanout: {name} {rps:.0f} req/s {errs}")
+        med = lambda xs: sorted(xs)[len(xs) // 2]
+        ratio = med(res["root"]) / med(res["nginx"]) if med(res["nginx"]) else 0
+        return {"leaves": 2, "cmd": f"wrk -t1 -c{a.wrk_connections} -d{seconds}s URL{path}",
+                "rounds": a.rounds, "root_rps": res["root"], "nginx_rps": res["nginx"],
+                "root_median_rps": med(res["root"]), "nginx_median_rps": med(res["nginx"]),
+                "ratio": round(ratio, 3), "goal_ratio": 0.25, "goal_met": ratio >= 0.25}
+    finally:
+        for p in [root, nginx] + leaves:
+            if p:
+                (p.close if isinstance(p, Nginx) else p.kill)()
+
+
+def main():
+    ap = C.common_args(argparse.ArgumentParser(description=__doc__,
+                                               formatter_class=argparse.RawDescriptionHelpFormatter))
+    ap.add_argument("--phases", default="client,cpu,overhead,fanout")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5, help="closed-loop seconds per cpu run")
+    ap.add_argument("--connections", type=int, default=8, help="closed-loop connections (cpu)")
+    ap.add_argument("--passes", type=int, default=3, help="passes over the queries (overhead)")
+    ap.add_argument("--wrk-seconds", type=int, default=5)
+    ap.add_argument("--wrk-connections", type=int, default=32)
+    a = ap.parse_args()
+    if a.short:
+        a.rounds = 1
+    phases = a.phases.split(",")
+    miss = C.missing_programs() + [p for p in (HTTP_CLIENT, LATENCY) if not os.access(p, os.X_OK)]
+    if miss:
+        sys.exit(f"root_cost: not built: {' '.join(miss)}")
+    if "fanout" in phases and not (shutil.which("wrk") and (shutil.which("nginx") or
+                                                            os.path.exists("/usr/sbin/nginx"))):
+        sys.exit("root_cost: wrk and nginx needed (scripts/deps.sh bench)")
+    out, scratch = C.workdir(a, "root_cost")
+    summary = {"scenario": "root_cost", "short": a.short, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "cores": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}
+    leaves = []
+    try:
+        if set(phases) & {"client", "cpu", "overhead"}:
+            idx = C.build_index(scratch, 3000, 4) if a.short else gcide_index()
+            summary["corpus"] = "synthetic 3000 docs" if a.short else "gcide"
+            queries = C.make_queries(idx, os.path.join(scratch, "queries.tsv"),
+                                     per_class=5 if a.short else 30)
+            leaves = [C.Proc(f"leaf-{s}", [C.SGS_LEAF, "--index", idx, "--shard", str(s), "--threads",
+                                           "1", "--log-level", "warn"], scratch).start() for s in range(4)]
+            for l in leaves:
+                l.wait_ready()
+            if "client" in phases:
+                summary["client"] = phase_client(a, leaves[0])
+            if "cpu" in phases:
+                summary["cpu"] = phase_cpu(a, leaves, queries, scratch, out)
+            if "overhead" in phases:
+                summary["overhead"] = phase_overhead(a, leaves, queries, scratch)
+            for l in leaves:
+                l.kill()
+            leaves = []
+        if "fanout" in phases:
+            summary["fanout"] = phase_fanout(a, scratch)
+        summary["loadavg_end"] = os.getloadavg()[0]
+        C.write_summary(out, summary)
+        rows = []
+        for r in summary.get("client", {}).get("runs", []):
+            rows.append([f"client {r['client']} -> {r['target']} c={r['connections']}",
+                         f"{r['client_cpu_us_per_request']:.2f} us CPU/request", ""])
+        if "cpu" in summary:
+            c = summary["cpu"]
+            rows.append(["root CPU per sub-request", f"{c['root_cpu_us_per_sub_request']:.2f} us",
+                         "goal <= 10 us: " + ("met" if c["goal_met"] else "NOT met")])
+        if "overhead" in summary:
+            o = summary["overhead"]
+            rows.append(["root overhead p50 / loopback RTT p50",
+                         f"{o['overhead_us_p50']:.1f} / {o['loopback_rtt_us_p50']:.1f} us = {o['ratio']}x",
+                         "goal <= 2x: " + ("met" if o["goal_met"] else "NOT met")])
+        if "fanout" in summary:
+            f = summary["fanout"]
+            rows.append(["fan-out to 2 leaves vs nginx",
+                         f"{f['root_median_rps']:.0f} / {f['nginx_median_rps']:.0f} req/s = {f['ratio']}x",
+                         "goal >= 0.25x: " + ("met" if f["goal_met"] else "NOT met")])
+        print(C.table(["measure", "value", "goal"], rows))
+        print(f"results: {out}")
+    finally:
+        for l in leaves:
+            l.kill()
+        if not a.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

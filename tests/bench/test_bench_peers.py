@@ -1,0 +1,68 @@
+"""The end-to-end peers scenario in its short form (seconds): sgsearch
+(sgs-root over 8 sgs-leaf), Sphinx's distributed index over 8 agent
+searchd, and Xapian's remote shards (8 xapian-tcpsrv) on a small synthetic
+corpus. A peer that is not installed must be reported as skipped, with a
+reason; an installed one must give exactly sgsearch's match counts and a
+closed-loop report per concurrency. Only the output's shape and the counts
+are checked, never speed."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCEN = os.path.join(ROOT, "bench", "scenarios")
+sys.path.insert(0, SCEN)
+import cluster  # noqa: E402
+
+pytestmark = pytest.mark.skipif(bool(cluster.missing_programs()),
+                                reason="not built yet: " + " ".join(
+                                    os.path.basename(p) for p in cluster.missing_programs()))
+
+
+def check_latency(L):
+    for k in ("p50", "p90", "p99", "p999", "max", "mean"):
+        assert isinstance(L[k], (int, float)) and L[k] >= 0
+    assert L["p50"] <= L["p90"] <= L["p99"] <= L["p999"] <= L["max"]
+
+
+def test_peers_short(tmp_path):
+    out = tmp_path / "peers"
+    p = subprocess.run([sys.executable, os.path.join(SCEN, "peers.py"), "--short", "--out",
+                        str(out), "--connections", "1,2"], capture_output=True, text=True,
+                       timeout=600)
+    print(p.stdout)
+    print(p.stderr[-4000:])
+    assert p.returncode == 0
+    s = json.load(open(out / "summary.json"))
+    assert s["scenario"] == "peers" and s["shards"] == 4 and s["replicas"] == 2
+    assert s["connections"] == [1, 2]
+    assert s["engines"][0] == "sgsearch"
+    # Every peer is either measured or skipped with a reason, never silently absent.
+    assert set(s["engines"]) | set(s["skipped"]) == {"sgsearch", "sphinx", "xapian"}
+    assert not set(s["engines"]) & set(s["skipped"])
+    for why in s["skipped"].values():
+        assert "needs" in why
+        assert why in p.stdout
+    assert s["queries"] == 6 * 20
+    for eng in s["engines"]:
+        for c in ("1", "2"):
+            r = s["runs"][eng][c]
+            assert r["achieved_rate"] > 0 and r["requests"] > 0 and r["errors"] == 0
+            check_latency(r["latency_ms"])
+            rep = json.load(open(out / f"{eng}-c{c}-r0.json"))
+            assert rep["requests"] > 0
+            if eng != "sgsearch":
+                assert rep["engine"] == eng and rep["connections"] == int(c)
+                assert rep["hits"] > 0 and rep["spectrum"][-1]["q"] == 1.0
+        if eng != "sgsearch":
+            # The synthetic corpus is ASCII words: every engine must count alike.
+            a = s["agreement"][eng]
+            assert a["equal"] == s["queries"] and a["differ"] == 0, a
+            assert set(s["goal_5x_and_lower_p99"]) == {"1", "2"}
+    assert "conns" in p.stdout and "engine" in p.stdout
+    if cluster.shutil.which("gnuplot"):
+        for png in ("peers.png", "peers-c2.png"):
+            assert (out / png).read_bytes()[:4] == b"\x89PNG"
