@@ -743,10 +743,17 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
     char why[160] = "";
     const char *type = "probe_failed";
     bool ok = false;
+    uint64_t next = sgs_evloop_now(r->loop) + (uint64_t)r->cfg->probe_interval_ms * 1000000u;
+    if (rep->addr_len == 0) {
+        /* The name went away while the probe ran: the resolver's reason stands. */
+        rep->probe_ok = false;
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer, next);
+        return;
+    }
     if (fail) {
         snprintf(why, sizeof why, "probe: %.140s", fail);
         /* The address may have moved (a rescheduled pod): look it up again. */
-        root_replica_resolve(r->cfg, rep);
+        root_resolve_request(r, rep);
     }
     else if (resp->status != 200)
         snprintf(why, sizeof why, "probe: /v1/shard/info answered %d", resp->status);
@@ -799,7 +806,6 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
         snprintf(rep->last_error_type, sizeof rep->last_error_type, "%s", type);
     }
     rep->probe_ok = ok;
-    uint64_t next = now + (uint64_t)r->cfg->probe_interval_ms * 1000000u;
     if (rep->ejected_until_ns > now && rep->ejected_until_ns < next)
         next = rep->ejected_until_ns;
     sgs_evloop_timer_arm(r->loop, &rep->probe_timer, next);
@@ -815,6 +821,17 @@ static void probe_timer_cb(sgs_ev_timer *t)
         rep->probe_conn = NULL;
         conn_free(r, c);
         probe_done(r, rep, NULL, "timed out");
+        return;
+    }
+    if (rep->addr_len == 0) {
+        /* Unresolved: not ready, and the resolver's reason stays; the
+         * resolver's next result (periodic) arms the probe again. */
+        if (rep->probe_ok)
+            sgs_log(SGS_LOG_WARN, "replica_not_ready", "shard %u replica %s: %s",
+                    rep->shard->id, rep->url, rep->last_error);
+        rep->probe_ok = false;
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer,
+                             sgs_evloop_now(r->loop) + (uint64_t)r->cfg->probe_interval_ms * 1000000u);
         return;
     }
     sgs_err err = {0};
@@ -939,9 +956,25 @@ static void maint_cb(sgs_ev_timer *t)
 
 /* ---- hand-off ---------------------------------------------------------- */
 
+/* The resolver gave rep a new address, or took it away: connections to the
+ * old one are dropped, and a replica that just resolved is probed now. */
+static void address_changed(root *r, root_replica *rep, bool was_resolved)
+{
+    while (rep->idle) {
+        root_conn *c = rep->idle;
+        rep->idle = c->next;
+        rep->n_idle--;
+        conn_free(r, c);
+    }
+    if (rep->addr_len > 0 && rep->probe_conn == NULL &&
+        (!was_resolved || !rep->probe_ok))
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer, sgs_evloop_now(r->loop));
+}
+
 static void on_wake(void *ctx)
 {
     root *r = ctx;
+    root_resolve_apply(r, address_changed);
     void *item;
     while (ck_ring_dequeue_mpsc(r->ring, r->ring_buf, &item)) {
         root_query *q = item;
@@ -1015,6 +1048,8 @@ int root_scatter_start(root *r, sgs_err *err)
     r->loop = sgs_evloop_new(err);
     if (r->loop == NULL)
         return err->code;
+    if (root_resolve_start(r, err) != 0)
+        return err->code;
     uint32_t size = 1024;
     while (size < (uint32_t)r->cfg->max_inflight * 2u + 64u && size < (1u << 22))
         size <<= 1;
@@ -1053,10 +1088,13 @@ static void conn_destroy(root_conn *c)
     free(c);
 }
 
-void root_scatter_stop(root *r)
+bool root_scatter_stop(root *r)
 {
+    bool resolver_stopped = root_resolve_stop(r);
     sgs_evloop_stop(r->loop);
     pthread_join(loop_thread, NULL);
+    if (!resolver_stopped)
+        return false;
     for (uint32_t i = 0; i < r->n_shards; i++) {
         root_shard *s = &r->shards[i];
         for (uint32_t j = 0; j < s->n_replicas; j++) {
@@ -1088,4 +1126,5 @@ void root_scatter_stop(root *r)
     free(r->ring_buf);
     free(r->ring);
     sgs_evloop_free(r->loop);
+    return true;
 }
