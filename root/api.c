@@ -593,7 +593,14 @@ static void finish_info(root *r, root_query *q, bool readyz)
                            rep->ewma_us / 1000.0, (unsigned long long)rep->generation,
                            rep->consecutive_failures, rep->n_idle);
             put_str(b, rep->last_error, strlen(rep->last_error));
-            sgs_buf_putc(b, '}');
+            sgs_buf_append(b, ",\"last_error_type\":", 19);
+            put_str(b, rep->last_error_type, strlen(rep->last_error_type));
+            sgs_buf_printf(b, ",\"resolved\":%s,\"address\":", rep->addr_len ? "true" : "false");
+            if (rep->addr_len)
+                put_str(b, rep->addr_text, strlen(rep->addr_text));
+            else
+                sgs_buf_append(b, "null", 4);
+            sgs_buf_printf(b, ",\"lookups\":%llu}", (unsigned long long)rep->lookups);
         }
         sgs_buf_append(b, "]}", 2);
     }

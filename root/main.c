@@ -105,6 +105,9 @@ int main(int argc, char **argv)
         {"resolve-file", "SGS_ROOT_RESOLVE_FILE", SGS_FLAG_STR, NULL,
          "file of NAME=IP:PORT lines, reread whenever a replica is looked up again",
          &cfg.resolve_file, 0, 0},
+        {"resolve-interval-ms", "SGS_ROOT_RESOLVE_INTERVAL_MS", SGS_FLAG_INT, "5000",
+         "how often every replica's name is looked up again (off the event loop)",
+         &cfg.resolve_interval_ms, 10, 3600000},
         {"threads", "SGS_ROOT_THREADS", SGS_FLAG_INT, "2", "HTTP worker threads", &cfg.threads,
          1, 256},
         {"max-inflight", "SGS_ROOT_MAX_INFLIGHT", SGS_FLAG_INT, "4096",
@@ -225,8 +228,8 @@ int main(int argc, char **argv)
     sgs_log(SGS_LOG_INFO, "stopping", "signal %d", sig);
     /* Pending queries finish by their deadlines; the loop must run meanwhile. */
     sgs_http_server_stop(r.http, (unsigned)cfg.max_timeout_ms + 1000u);
-    root_scatter_stop(&r);
-    root_topology_free(&r);
+    if (root_scatter_stop(&r))
+        root_topology_free(&r);
     sgs_metrics_free(r.m.registry);
     sgs_strlist_fini(&cfg.shard_specs);
     sgs_strlist_fini(&cfg.resolve);

@@ -38,7 +38,7 @@ typedef struct root_config {
     int64_t shards, replicas, threads, max_inflight, conn_timeout_s;
     int64_t default_timeout_ms, max_timeout_ms, hedge_min_ms, hedge_max_ms;
     int64_t probe_interval_ms, probe_timeout_ms, eject_failures, eject_base_ms, eject_max_ms;
-    int64_t slow_start_ms, slow_query_ms, max_k;
+    int64_t slow_start_ms, slow_query_ms, max_k, resolve_interval_ms;
     uint64_t max_leaf_body;
     double hedge_quantile, hedge_budget;
 } root_config;
@@ -49,6 +49,7 @@ typedef struct root_conn root_conn;
 typedef struct root_query root_query;
 typedef struct root_attempt root_attempt;
 typedef struct root root;
+typedef struct root_resolver root_resolver;
 
 /* One leaf replica: address, health, breaker, load. Loop-thread state, except
  * the fields marked atomic (written by the loop, read by /v1/info). */
@@ -60,6 +61,9 @@ struct root_replica {
     uint16_t port;
     struct sockaddr_storage addr;
     socklen_t addr_len;          /* 0: unresolved */
+    char addr_text[64];          /* addr as IP:PORT, "" while unresolved */
+    uint32_t resolve_slot;       /* its mailbox slot in the resolver */
+    uint64_t lookups;            /* lookup results taken from the resolver */
     /* Probe results. */
     bool probe_ok;               /* last /v1/shard/info answered, ready, right shard */
     uint64_t generation;
@@ -188,8 +192,10 @@ struct root {
     root_metrics m;
     _Atomic uint64_t serving_generation; /* writer: the loop */
     _Atomic bool ready;                  /* writer: the loop */
-    /* Hedge token bucket (loop thread). */
-    double hedge_tokens;
+    /* Hedge token bucket (loop thread): its capacity follows the primary
+     * request rate (ROOT_HEDGE_BURST_S seconds of earnings). */
+    double hedge_tokens, hedge_burst;
+    uint64_t primaries, primaries_mark, burst_mark_ns;
     /* Free lists (query pool: any thread, under pool_lock). */
     root_conn *free_conns;
     root_query *free_queries;
@@ -197,6 +203,7 @@ struct root {
     uint64_t last_rotate_ns;
     uint64_t rng;
     sgs_http_server *http;
+    root_resolver *resolver;
 };
 
 /* Topology (root/topology.c): fills r->shards from the config. 0, or
@@ -204,14 +211,27 @@ struct root {
 int root_topology_load(root *r, sgs_err *err);
 /* Frees what root_topology_load allocated. */
 void root_topology_free(root *r);
-/* Resolves a replica's address (--resolve, --resolve-file, then DNS, which
- * blocks); addr_len stays 0 when nothing resolves. */
-void root_replica_resolve(const root_config *cfg, root_replica *rep);
+
+/* Resolver (root/resolve.c): a thread that looks every replica up at start,
+ * every --resolve-interval-ms and when the loop asks; results reach the loop
+ * through a mailbox and the loop's wake. Starts after the loop exists. 0, or
+ * SGS_EINTERNAL. */
+int root_resolve_start(root *r, sgs_err *err);
+/* Stops the resolver; false when a lookup hung past a short wait (its state
+ * is then left to the process exit and the topology must not be freed). */
+bool root_resolve_stop(root *r);
+/* Loop thread: asks for a fresh lookup of rep soon. */
+void root_resolve_request(root *r, root_replica *rep);
+/* Loop thread: takes the resolver's fresh results into the replicas; changed
+ * is called for each replica whose address appeared, moved or went away. */
+void root_resolve_apply(root *r, void (*changed)(root *r, root_replica *rep, bool was_resolved));
 
 /* Scatter engine (root/scatter.c). */
 int root_scatter_start(root *r, sgs_err *err);
-/* Stops the loop thread and frees the engine's state (after the server stopped). */
-void root_scatter_stop(root *r);
+/* Stops the resolver and the loop thread and frees the engine's state (after
+ * the server stopped). false when the resolver hung: the loop and topology
+ * are then kept for the process exit. */
+bool root_scatter_stop(root *r);
 /* Any thread: a query object from the pool (arena reset, fields zeroed). */
 root_query *root_query_get(root *r);
 /* Any thread: back to the pool. */
@@ -220,14 +240,18 @@ void root_query_put(root *r, root_query *q);
 bool root_scatter_submit(root *r, root_query *q);
 
 /* Pure parts, unit-tested. */
-#define ROOT_HEDGE_BURST 10.0 /* hedge tokens banked at most */
-/* Token bucket: a primary leaf request adds budget tokens (capped at
- * ROOT_HEDGE_BURST); root_hedge_take spends one, false when none is left. */
+#define ROOT_HEDGE_BURST 10.0  /* hedge tokens banked at least (the bucket's floor capacity) */
+#define ROOT_HEDGE_BURST_S 2.0 /* seconds of hedge earnings the bucket holds */
+#define ROOT_EXPLORE 16u       /* one replica choice in this many is uniform */
+/* Token bucket: a primary leaf request adds budget tokens (capped at the
+ * larger of ROOT_HEDGE_BURST and r->hedge_burst); root_hedge_take spends
+ * one, false when none is left. */
 void root_hedge_credit(root *r, double budget);
 bool root_hedge_take(root *r);
 /* Picks a replica index of shard s for a new sub-request by power of two
- * choices among the eligible ones, avoiding `avoid` (-1 for none) when
- * another is eligible; -1 when none is. */
+ * distinct choices among the eligible ones (uniform one time in
+ * ROOT_EXPLORE), avoiding `avoid` (-1 for none) when another is eligible;
+ * -1 when none is. */
 int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid);
 /* True when the replica may take a sub-request at generation gen now. */
 bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns);

@@ -79,13 +79,16 @@ int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid)
         return -1;
     if (n == 1)
         return cand[0];
-    /* Two draws with replacement: the cheaper usually wins, yet a replica
-     * that looks worse still gets some traffic (a quarter with two), so its
-     * latency estimate keeps up to date. */
-    int a = cand[rng_next(&r->rng) % (uint64_t)n];
-    int b = cand[rng_next(&r->rng) % (uint64_t)n];
-    if (b == a)
+    /* Two distinct draws, the cheaper wins: with two replicas a stalled one
+     * (its in-flight count and latency estimate up) gets no new work. One
+     * pick in ROOT_EXPLORE is uniform instead, so a replica that looked
+     * worse keeps getting some traffic and its estimate recovers. */
+    uint64_t x = rng_next(&r->rng);
+    int ia = (int)(x % (uint64_t)n);
+    int a = cand[ia];
+    if ((x >> 32) % ROOT_EXPLORE == 0)
         return a;
+    int b = cand[(ia + 1 + (int)(rng_next(&r->rng) % (uint64_t)(n - 1))) % n];
     int64_t ss = r->cfg ? r->cfg->slow_start_ms : 0;
     double ca = replica_cost(&s->replicas[a], now_ns, ss);
     double cb = replica_cost(&s->replicas[b], now_ns, ss);
@@ -98,9 +101,10 @@ void root_hedge_credit(root *r, double budget)
 {
     if (budget <= 0)
         return;
+    double cap = r->hedge_burst > ROOT_HEDGE_BURST ? r->hedge_burst : ROOT_HEDGE_BURST;
     r->hedge_tokens += budget;
-    if (r->hedge_tokens > ROOT_HEDGE_BURST)
-        r->hedge_tokens = ROOT_HEDGE_BURST;
+    if (r->hedge_tokens > cap)
+        r->hedge_tokens = cap;
 }
 
 bool root_hedge_take(root *r)
@@ -580,8 +584,10 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
     sl->active[sl->active[0] ? 1 : 0] = a;
     rep->in_flight++;
     sgs_counter_inc(r->m.leaf_requests);
-    if (!hedge)
+    if (!hedge) {
+        r->primaries++;
         root_hedge_credit(r, r->cfg->hedge_budget);
+    }
     patch_deadline(&q->wire, now, q->deadline_ns);
     sgs_http_format_request(&c->http.out, "POST", rep->host_header, "/v1/shard/search",
                             q->trace_headers, SGS_WIRE_CONTENT_TYPE, q->wire.data, q->wire.len);
@@ -595,12 +601,20 @@ static void hedge_timer_cb(sgs_ev_timer *t)
     root_slot *sl = (root_slot *)((char *)t - offsetof(root_slot, hedge_timer));
     root_query *q = sl->q;
     root *r = the_root;
-    if (sl->status != ROOT_SLOT_PENDING || sl->active[0] == NULL || sl->active[1] != NULL)
+    if (q->done || sl->status != ROOT_SLOT_PENDING || sl->active[0] == NULL ||
+        sl->active[1] != NULL)
         return;
     root_shard *s = &r->shards[sl->shard];
-    int idx = root_pick_replica(r, s, sgs_evloop_now(r->loop), (int)sl->active[0]->rep->index);
-    if (idx < 0 || idx == (int)sl->active[0]->rep->index || !root_hedge_take(r))
+    uint64_t now = sgs_evloop_now(r->loop);
+    int idx = root_pick_replica(r, s, now, (int)sl->active[0]->rep->index);
+    if (idx < 0 || idx == (int)sl->active[0]->rep->index || !root_hedge_take(r)) {
+        /* No other replica or no token now: look again shortly rather than
+         * leave the sub-request to its stall (the deadline still ends it). */
+        uint64_t again = s->hedge_delay_ns / 4;
+        sgs_evloop_timer_arm(r->loop, &sl->hedge_timer,
+                             now + (again < 1000000u ? 1000000u : again));
         return;
+    }
     sl->hedged = true;
     sgs_counter_inc(r->m.hedges_sent);
     send_attempt(r, q, sl, -1, true, false, &s->replicas[idx]);
@@ -746,10 +760,17 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
     char why[160] = "";
     const char *type = "probe_failed";
     bool ok = false;
+    uint64_t next = sgs_evloop_now(r->loop) + (uint64_t)r->cfg->probe_interval_ms * 1000000u;
+    if (rep->addr_len == 0) {
+        /* The name went away while the probe ran: the resolver's reason stands. */
+        rep->probe_ok = false;
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer, next);
+        return;
+    }
     if (fail) {
         snprintf(why, sizeof why, "probe: %.140s", fail);
         /* The address may have moved (a rescheduled pod): look it up again. */
-        root_replica_resolve(r->cfg, rep);
+        root_resolve_request(r, rep);
     }
     else if (resp->status != 200)
         snprintf(why, sizeof why, "probe: /v1/shard/info answered %d", resp->status);
@@ -802,7 +823,6 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
         snprintf(rep->last_error_type, sizeof rep->last_error_type, "%s", type);
     }
     rep->probe_ok = ok;
-    uint64_t next = now + (uint64_t)r->cfg->probe_interval_ms * 1000000u;
     if (rep->ejected_until_ns > now && rep->ejected_until_ns < next)
         next = rep->ejected_until_ns;
     sgs_evloop_timer_arm(r->loop, &rep->probe_timer, next);
@@ -818,6 +838,17 @@ static void probe_timer_cb(sgs_ev_timer *t)
         rep->probe_conn = NULL;
         conn_free(r, c);
         probe_done(r, rep, NULL, "timed out");
+        return;
+    }
+    if (rep->addr_len == 0) {
+        /* Unresolved: not ready, and the resolver's reason stays; the
+         * resolver's next result (periodic) arms the probe again. */
+        if (rep->probe_ok)
+            sgs_log(SGS_LOG_WARN, "replica_not_ready", "shard %u replica %s: %s",
+                    rep->shard->id, rep->url, rep->last_error);
+        rep->probe_ok = false;
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer,
+                             sgs_evloop_now(r->loop) + (uint64_t)r->cfg->probe_interval_ms * 1000000u);
         return;
     }
     sgs_err err = {0};
@@ -892,6 +923,16 @@ static void maint_cb(sgs_ev_timer *t)
     root *r = (root *)((char *)t - offsetof(root, maint_timer));
     uint64_t now = sgs_evloop_now(r->loop);
     choose_generation(r, now);
+    if (now - r->burst_mark_ns >= 1000000000u) {
+        /* The bucket holds ROOT_HEDGE_BURST_S seconds of what the last
+         * second's primaries earned, so a stall as long as that can be
+         * hedged throughout while the long-run share stays the budget. */
+        double per_s = (double)(r->primaries - r->primaries_mark) * 1e9 /
+                       (double)(now - r->burst_mark_ns);
+        r->hedge_burst = per_s * r->cfg->hedge_budget * ROOT_HEDGE_BURST_S;
+        r->primaries_mark = r->primaries;
+        r->burst_mark_ns = now;
+    }
     bool rotate = now - r->last_rotate_ns >= ROTATE_INTERVAL_NS;
     if (rotate)
         r->last_rotate_ns = now;
@@ -932,9 +973,25 @@ static void maint_cb(sgs_ev_timer *t)
 
 /* ---- hand-off ---------------------------------------------------------- */
 
+/* The resolver gave rep a new address, or took it away: connections to the
+ * old one are dropped, and a replica that just resolved is probed now. */
+static void address_changed(root *r, root_replica *rep, bool was_resolved)
+{
+    while (rep->idle) {
+        root_conn *c = rep->idle;
+        rep->idle = c->next;
+        rep->n_idle--;
+        conn_free(r, c);
+    }
+    if (rep->addr_len > 0 && rep->probe_conn == NULL &&
+        (!was_resolved || !rep->probe_ok))
+        sgs_evloop_timer_arm(r->loop, &rep->probe_timer, sgs_evloop_now(r->loop));
+}
+
 static void on_wake(void *ctx)
 {
     root *r = ctx;
+    root_resolve_apply(r, address_changed);
     void *item;
     while (ck_ring_dequeue_mpsc(r->ring, r->ring_buf, &item)) {
         root_query *q = item;
@@ -1008,6 +1065,8 @@ int root_scatter_start(root *r, sgs_err *err)
     r->loop = sgs_evloop_new(err);
     if (r->loop == NULL)
         return err->code;
+    if (root_resolve_start(r, err) != 0)
+        return err->code;
     uint32_t size = 1024;
     while (size < (uint32_t)r->cfg->max_inflight * 2u + 64u && size < (1u << 22))
         size <<= 1;
@@ -1033,6 +1092,7 @@ int root_scatter_start(root *r, sgs_err *err)
     }
     sgs_ev_timer_init(&r->maint_timer, maint_cb);
     r->last_rotate_ns = now;
+    r->burst_mark_ns = now;
     sgs_evloop_timer_arm(r->loop, &r->maint_timer, now + 20000000u);
     if (pthread_create(&loop_thread, NULL, loop_main, r) != 0)
         return sgs_err_set(err, SGS_EINTERNAL, "pthread_create: %s", strerror(errno));
@@ -1045,10 +1105,13 @@ static void conn_destroy(root_conn *c)
     free(c);
 }
 
-void root_scatter_stop(root *r)
+bool root_scatter_stop(root *r)
 {
+    bool resolver_stopped = root_resolve_stop(r);
     sgs_evloop_stop(r->loop);
     pthread_join(loop_thread, NULL);
+    if (!resolver_stopped)
+        return false;
     for (uint32_t i = 0; i < r->n_shards; i++) {
         root_shard *s = &r->shards[i];
         for (uint32_t j = 0; j < s->n_replicas; j++) {
@@ -1080,4 +1143,5 @@ void root_scatter_stop(root *r)
     free(r->ring_buf);
     free(r->ring);
     sgs_evloop_free(r->loop);
+    return true;
 }

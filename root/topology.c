@@ -1,13 +1,10 @@
 /* Topology: which replicas serve which shard, from --shard flags, a
- * --topology JSON file or a StatefulSet --leaf-pattern, and how their names
- * resolve (--resolve NAME=IP:PORT and --resolve-file override DNS, so the
- * StatefulSet naming can be exercised on loopback).
+ * --topology JSON file or a StatefulSet --leaf-pattern. Their names are
+ * looked up off the loop by root/resolve.c.
  *
  * Topology file: {"shards": [["http://h:p", ...], ...]} (index = shard) or
  * {"shards": [{"shard": 0, "replicas": ["http://h:p", ...]}, ...]}. */
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,75 +39,6 @@ static int parse_url(const char *url, char **host, uint16_t *port, sgs_err *err)
     *host = sgs_xstrndup(h, (size_t)(colon - h));
     *port = (uint16_t)p;
     return 0;
-}
-
-/* Looks name up in NAME=IP:PORT entries; true and the address when found. */
-static bool resolve_override(const char *entry, const char *name, struct sockaddr_storage *ss,
-                             socklen_t *len)
-{
-    const char *eq = strchr(entry, '=');
-    if (!eq || (size_t)(eq - entry) != strlen(name) || strncmp(entry, name, strlen(name)) != 0)
-        return false;
-    const char *addr = eq + 1;
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return false;
-    char ip[64];
-    size_t n = (size_t)(colon - addr);
-    if (n >= sizeof ip)
-        return false;
-    memcpy(ip, addr, n);
-    ip[n] = 0;
-    int port = atoi(colon + 1);
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    memset(ss, 0, sizeof *ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, ip, &sin->sin_addr) != 1 || port <= 0 || port > 65535)
-        return false;
-    *len = sizeof *sin;
-    return true;
-}
-
-/* Resolves a replica's address: --resolve entries, then --resolve-file,
- * then getaddrinfo. Leaves addr_len 0 when nothing resolves. */
-void root_replica_resolve(const root_config *cfg, root_replica *rep)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = 0;
-    for (size_t i = 0; i < cfg->resolve.n && len == 0; i++)
-        if (!resolve_override(cfg->resolve.items[i], rep->host_header, &ss, &len))
-            resolve_override(cfg->resolve.items[i], rep->host, &ss, &len);
-    if (len == 0 && cfg->resolve_file) {
-        FILE *f = fopen(cfg->resolve_file, "r");
-        char line[512];
-        while (f && len == 0 && fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\r\n \t")] = 0;
-            if (!resolve_override(line, rep->host_header, &ss, &len))
-                resolve_override(line, rep->host, &ss, &len);
-        }
-        if (f)
-            fclose(f);
-    }
-    if (len == 0) {
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-        char port[8];
-        snprintf(port, sizeof port, "%u", rep->port);
-        if (getaddrinfo(rep->host, port, &hints, &res) == 0 && res) {
-            memcpy(&ss, res->ai_addr, res->ai_addrlen);
-            len = res->ai_addrlen;
-        }
-        if (res)
-            freeaddrinfo(res);
-    }
-    if (len > 0) {
-        memcpy(&rep->addr, &ss, len);
-        rep->addr_len = len;
-    } else {
-        snprintf(rep->last_error, sizeof rep->last_error, "cannot resolve %s", rep->host);
-        snprintf(rep->last_error_type, sizeof rep->last_error_type, "unresolved");
-        rep->addr_len = 0;
-    }
 }
 
 static int add_replica(root_shard *s, const char *url, sgs_err *err)
@@ -256,10 +184,9 @@ int root_topology_load(root *r, sgs_err *err)
         if (r->shards[i].n_replicas == 0)
             return sgs_err_set(err, SGS_EUSAGE, "shard %u has no replica", i);
         for (uint32_t j = 0; j < r->shards[i].n_replicas; j++) {
-            root_replica_resolve(cfg, &r->shards[i].replicas[j]);
-            if (r->shards[i].replicas[j].addr_len == 0)
-                sgs_log(SGS_LOG_WARN, "resolve_failed", "shard %u replica %s: %s", i,
-                        r->shards[i].replicas[j].url, r->shards[i].replicas[j].last_error);
+            root_replica *rep = &r->shards[i].replicas[j];
+            snprintf(rep->last_error, sizeof rep->last_error, "not resolved yet");
+            snprintf(rep->last_error_type, sizeof rep->last_error_type, "unresolved");
         }
     }
     return 0;
