@@ -166,6 +166,7 @@ struct root_query {
     int client_fd;             /* watched for the client leaving, -1 */
     sgs_ev_io client_io;
     bool client_watched;
+    sgs_ev_timer watch_timer;  /* starts the client watch once the query is slow */
     root_slot *slots;
     uint32_t n_pending;
     bool done;

@@ -29,6 +29,9 @@
 #define MAINT_INTERVAL_NS (100ull * 1000000u)
 #define ROTATE_INTERVAL_NS (5ull * 1000000000u)
 #define HEDGE_MIN_SAMPLES 20u
+/* A query still pending this long gets its client's socket watched for a
+ * disconnect; quicker ones never pay the two epoll_ctl calls. */
+#define CLIENT_WATCH_DELAY_NS (2ull * 1000000u)
 #define EWMA_ALPHA 0.2
 
 static pthread_t loop_thread;
@@ -433,11 +436,15 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
 static void drive(root *r, root_conn *c)
 {
     sgs_http_response resp;
-    sgs_err err = {0};
+    sgs_err err;
+    err.code = 0; /* not = {0}: this runs twice per sub-request */
+    err.msg[0] = 0;
     int rc = sgs_http_conn_io(&c->http, &resp, &err);
     if (rc == SGS_HTTP_IO_WANT_WRITE || rc == SGS_HTTP_IO_WANT_READ) {
         uint32_t ev = (rc == SGS_HTTP_IO_WANT_WRITE ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
-        sgs_err e2 = {0};
+        sgs_err e2;
+        e2.code = 0;
+        e2.msg[0] = 0;
         if (sgs_evloop_io_mod(r->loop, &c->io, ev, &e2) == 0)
             return;
         rc = SGS_EIO;
@@ -654,6 +661,7 @@ static void query_finish(root *r, root_query *q)
     if (q->client_watched)
         sgs_evloop_io_del(r->loop, &q->client_io);
     q->client_watched = false;
+    sgs_evloop_timer_cancel(r->loop, &q->watch_timer);
     sgs_evloop_timer_cancel(r->loop, &q->deadline_timer);
     for (uint32_t i = 0; i < r->n_shards; i++)
         sgs_evloop_timer_cancel(r->loop, &q->slots[i].hedge_timer);
@@ -680,6 +688,15 @@ static void client_gone(sgs_ev_io *io, uint32_t events)
     }
 }
 
+static void watch_cb(sgs_ev_timer *t)
+{
+    root_query *q = (root_query *)((char *)t - offsetof(root_query, watch_timer));
+    root *r = the_root;
+    if (!q->done && !q->client_watched && q->client_fd >= 0)
+        q->client_watched = sgs_evloop_io_add(r->loop, &q->client_io, q->client_fd, EPOLLRDHUP,
+                                              client_gone, NULL) == 0;
+}
+
 static void query_start(root *r, root_query *q)
 {
     uint64_t now = sgs_evloop_now(r->loop);
@@ -688,6 +705,7 @@ static void query_start(root *r, root_query *q)
     q->n_pending = r->n_shards;
     q->done = false;
     sgs_ev_timer_init(&q->deadline_timer, deadline_cb);
+    sgs_ev_timer_init(&q->watch_timer, watch_cb);
     for (uint32_t i = 0; i < r->n_shards; i++) {
         root_slot *sl = &q->slots[i];
         sl->q = q;
@@ -708,8 +726,7 @@ static void query_start(root *r, root_query *q)
     sgs_evloop_timer_arm(r->loop, &q->deadline_timer, q->deadline_ns);
     q->client_watched = false;
     if (q->client_fd >= 0)
-        q->client_watched = sgs_evloop_io_add(r->loop, &q->client_io, q->client_fd, EPOLLRDHUP,
-                                              client_gone, NULL) == 0;
+        sgs_evloop_timer_arm(r->loop, &q->watch_timer, now + CLIENT_WATCH_DELAY_NS);
     /* The query may finish inside the loop (every shard failing at once):
      * q->done guards the slots after that. */
     for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
