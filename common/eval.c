@@ -84,7 +84,7 @@ typedef struct evaluator {
     double avg_len;
     const uint8_t *doc_lengths;
     const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
-    double *norm_lb;          /* [256]: norm of sgs_bm25_len_floor(code), when ranking */
+    double *norm_lb;          /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
 } evaluator;
 
 /* ---- match cursors ------------------------------------------------------- */
@@ -452,6 +452,16 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
  * doc's tfs with the floor of its length code (a length no longer than its
  * own, so a score no lower than its own), and only then its length. Scores
  * are summed in positive-term order. */
+/* Fills ev->norm_lb for rank_doc, once per evaluation that ranks with it. */
+static void need_norm_lb(evaluator *ev)
+{
+    if (ev->norm_lb != NULL)
+        return;
+    ev->norm_lb = sgs_arena_alloc(ev->a, 256 * sizeof *ev->norm_lb);
+    for (uint32_t c = 0; c < 256; c++)
+        ev->norm_lb[c] = sgs_bm25_norm(sgs_bm25_len_floor((uint8_t)c), ev->avg_len);
+}
+
 static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
 {
     bool full = sgs_topk_full(r->top);
@@ -504,6 +514,8 @@ static uint64_t count_all(evaluator *ev, enode *root)
  * doc can still enter. */
 static uint64_t walk_tree(evaluator *ev, enode *root, ranker *r)
 {
+    if (r->active)
+        need_norm_lb(ev);
     uint64_t total = 0;
     uint32_t d = root->doc;
     while (d != SGS_ITER_END && r->active) {
@@ -577,6 +589,8 @@ static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n
  * cursors themselves, the rarest leading. */
 static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
 {
+    if (r->active)
+        need_norm_lb(ev);
     uint32_t n = root->n_kids, nx = root->n_excl;
     sgs_term_iter **t = sgs_arena_alloc(ev->a, (n + nx) * sizeof *t);
     for (uint32_t i = 0; i < n; i++)
@@ -634,6 +648,7 @@ static inline void prefetch_ahead(const evaluator *ev, const sgs_term_iter *it)
 static void rank_single(evaluator *ev, ranker *r, sgs_term_iter *it, sgs_term_iter *const *x,
                         uint32_t nx)
 {
+    need_norm_lb(ev);
     uint32_t d = it->doc;
     /* The length-code bound of rank_doc without its division:
      * idf tf (k1 + 1) / (tf + norm) < theta, both sides times the sum. */
@@ -999,11 +1014,6 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     ev.pos_entry = sgs_arena_alloc(a, (ev.n_pos + 1) * sizeof *ev.pos_entry);
     for (uint32_t j = 0; j < ev.n_pos; j++)
         ev.pos_entry[j] = -2;
-    if (k > 0) {
-        ev.norm_lb = sgs_arena_alloc(a, 256 * sizeof *ev.norm_lb);
-        for (uint32_t c = 0; c < 256; c++)
-            ev.norm_lb[c] = sgs_bm25_norm(sgs_bm25_len_floor((uint8_t)c), ev.avg_len);
-    }
 
     enode *root = build(&ev, query, false);
     scorer *sc = NULL;
