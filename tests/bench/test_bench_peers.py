@@ -65,7 +65,16 @@ def test_peers_short(tmp_path):
             a = s["agreement"][eng]
             assert a["equal"] == s["queries"] and a["differ"] == 0, a
             assert set(s["goal_5x_and_lower_p99"]) == {"1", "2"}
-    assert "conns" in p.stdout and "engine" in p.stdout
+    o = s["open_loop"]
+    assert o["rate"] >= 10 and o["max_connections"] == 2
+    assert set(o["runs"]) == set(s["engines"])
+    for eng, r in o["runs"].items():
+        assert r["requests"] > 0 and r["errors"] == 0
+        check_latency(r["latency_ms"])
+        rep = json.load(open(out / f"{eng}-rate{o['rate']}-r0.json"))
+        assert rep["mode"] == "open" and rep["target_rate"] == o["rate"]
+        assert rep["latency_from"] in ("intended_send",)
+    assert "conns" in p.stdout and "engine" in p.stdout and "open loop at" in p.stdout
     if cluster.shutil.which("gnuplot"):
-        for png in ("peers.png", "peers-c2.png"):
+        for png in ("peers.png", "peers-c2.png", "peers-open.png"):
             assert (out / png).read_bytes()[:4] == b"\x89PNG"
