@@ -12,9 +12,10 @@ and queries, side by side in one run, closed loop at equal concurrency:
             (Xapian::Remote::open), spreading connections over the replicas
             itself (Xapian has no mirrors); driven by bench/peers/xapian_e2e
 
-Queries: bench/leaf/make_queries.py's six classes (and2 and3 or2 or3 not2
-not3), TOP-10, BM25 (k1 = 1.2, b = 0.75). Documents are split into the same
-shards as sgs-index's (jump hash of XXH3 of the id). Exact match counts of
+Queries: every class of bench/leaf/make_queries.py (and2 and3 or2 or3 not2
+not3 term), TOP-10, BM25 (k1 = 1.2, b = 0.75), copied to queries.tsv beside
+the results. Documents are split into the same shards as sgs-index's
+(jump hash of XXH3 of the id). Exact match counts of
 every query are compared across the engines first. Runs are interleaved:
 for each concurrency, each round runs every engine once, in a rotating
 order; the reported figure of an engine is the median over the rounds.
@@ -288,7 +289,7 @@ def prepare(corpus, work, limit, engines, per_class):
         old["sgs"] = True
         old.pop("queries", None)
         save()
-    if old.get("queries") != per_class or not os.path.exists(paths["queries"]):
+    if old.get("queries") != per_class or not newer(paths["queries"], C.MAKE_QUERIES):
         subprocess.run([sys.executable, C.MAKE_QUERIES, paths["sgs"], paths["queries"],
                         "--per-class", str(per_class), "--seed", "1", "--pool", "5000",
                         "--skip", "50", "--build", C.BUILD], check=True)
@@ -688,7 +689,8 @@ def main():
                                           os.path.basename(corpus).split(".")[0]
                                           + (f"-{a.limit}" if a.limit else ""))
         paths = prepare(corpus, work, a.limit, engines, per_class)
-        queries = paths["queries"]
+        queries = os.path.join(out, "queries.tsv")
+        shutil.copyfile(paths["queries"], queries)
         qlist = [tuple(l.rstrip("\n").split("\t", 1)) for l in open(queries) if "\t" in l]
         targets = {}
         cl = C.Cluster(paths["sgs"], SHARDS, REPLICAS, scratch, a.root_flag, a.leaf_threads)
