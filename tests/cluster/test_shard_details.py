@@ -331,3 +331,60 @@ def test_full_root_answers_429_with_retry_after(idx, cluster):
     assert r.headers.get("retry-after", "").isdigit() and int(r.headers["retry-after"]) >= 1, \
         r.headers
     assert held["r"].status == 200, held
+
+
+# ------------------------------------------------------------ fields, k, offset
+
+
+def test_unknown_stored_field_is_400_naming_it(served):
+    leaves, root = served
+    assert Client(leaves[0][0].port).get("/v1/shard/info").json["stored_fields"] == ["title"]
+    c = Client(root.port)
+    ok = c.search(q="t0", k=3, fields=["title"])
+    assert ok.status == 200 and all(set(h["fields"]) == {"title"} for h in ok.json["hits"]), ok
+    none = c.search(q="t0", k=3, fields=[])
+    assert none.status == 200 and all(h["fields"] == {} for h in none.json["hits"]), none
+    for fields in (["body"], ["title", "nope"], ["Title"]):
+        r = c.search(q="t0", fields=fields)
+        assert r.status == 400, (fields, r)
+        err = r.json["error"]
+        assert err["type"] == "bad_request", err
+        assert "'%s'" % fields[-1] in err["reason"] and "title" in err["reason"], err
+    r = c.get("/search?q=t0&fields=title,bogus")
+    assert r.status == 400 and "'bogus'" in r.json["error"]["reason"], r
+    assert c.get("/search?q=t0&fields=title").status == 200
+
+
+MAX_K = 1000        # --max-k default
+MAX_WINDOW = 10000  # offset + k
+
+
+@pytest.mark.parametrize("how", ["get", "post"])
+def test_k_and_offset_past_their_maxima_are_400_naming_them(served, how):
+    _, root = served
+    c = Client(root.port)
+
+    def search(**p):
+        if how == "get":
+            q = dict(p, q="t0")
+            return c.get("/search?" + urllib.parse.urlencode(q))
+        return c.search(q="t0", **p)
+
+    assert search(k=MAX_K).status == 200
+    assert search(k=0).status == 200
+    assert search(k=10, offset=MAX_WINDOW - 10).status == 200
+    for params, name, limit in (({"k": MAX_K + 1}, "k", MAX_K),
+                                ({"k": 10, "offset": MAX_WINDOW - 9}, "offset", MAX_WINDOW),
+                                ({"offset": MAX_WINDOW}, "offset", MAX_WINDOW)):
+        r = search(**params)
+        assert r.status == 400, (params, r)
+        err = r.json["error"]
+        assert err["type"] == "k_too_large", (params, err)
+        assert name in err["reason"] and str(limit) in err["reason"], (params, err)
+    for params, name in (({"k": 10 ** 7}, "k"), ({"offset": 10 ** 7}, "offset")):
+        r = search(**params)
+        assert r.status == 400 and r.json["error"]["type"] == "k_too_large", (params, r)
+        assert name in r.json["error"]["reason"], r
+    for params in ({"k": 10 ** 12}, {"offset": 10 ** 12}, {"k": -1}):
+        r = search(**params)
+        assert r.status == 400 and r.json["error"]["type"] == "bad_request", (params, r)
