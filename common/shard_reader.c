@@ -1,5 +1,5 @@
-/* Shard file reader: maps a shard file, checks it against shard_format.h and
- * answers lookups from the mapping.
+/* Shard file reader: loads a shard file into memory of its own (or maps it),
+ * checks it against shard_format.h and answers lookups from that copy.
  *
  * Invariants: after sgs_shard_open() succeeds, the header fields are sane, the
  * section table is well-formed (kinds in order, 8-aligned, inside the file,
@@ -8,7 +8,7 @@
  * size, with both offset tables starting at 0 and ending at their bytes
  * section's size. The lookups rely on those facts alone and check every other
  * bound they read through (slot values, term offsets, per-document offsets),
- * so no byte pattern makes them read outside the mapping. The decoder checks
+ * so no byte pattern makes them read outside the copy. The decoder checks
  * every bound before every read. Error messages name the file first, then the
  * section and the term, block, document or field. */
 #include "common/shard_reader.h"
@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "common/bm25.h"
 #include "common/hash.h"
@@ -40,8 +41,11 @@
 
 struct sgs_shard {
     char *path;
-    const uint8_t *map;
+    const uint8_t *map; /* the loaded copy, or the file's mapping (SGS_SHARD_MAPPED) */
+    size_t map_len;     /* bytes of map to munmap: size rounded up for a loaded copy */
     uint64_t size;
+    uint64_t file_xxh3; /* XXH3-64 of the size bytes at map, when have_file_xxh3 */
+    bool have_file_xxh3;
     sgs_shard_header header;
     sgs_section sections[SGS_SECTION_COUNT];
 
@@ -319,11 +323,81 @@ static int check_section_sizes(sgs_shard *s, sgs_err *err)
     return 0;
 }
 
+/* Bytes read per read() call while loading: small enough that the file
+ * checksum runs over each chunk while it is still in cache. */
+#define LOAD_CHUNK (1u << 20)
+
+/* Huge pages for the loaded copy (fewer TLB misses on posting reads). */
+#define HUGE_PAGE (2u << 20)
+
+/* Reads the file's s->size bytes into fresh anonymous memory, hashing them
+ * on the way, then makes the copy read-only. 0 or the error, err set. */
+static int load_file(sgs_shard *s, int fd, sgs_err *err)
+{
+    size_t cap = ((size_t)s->size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *mem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return sgs_err_set(err, SGS_ENOMEM, "%s: cannot allocate %zu bytes to load it: %s",
+                           s->path, cap, strerror(errno));
+    s->map = mem;
+    s->map_len = cap;
+    /* Advice only: a failure changes nothing but speed. */
+    (void)madvise(mem, cap, MADV_HUGEPAGE);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    XXH3_state_t *state = XXH3_createState();
+    if (state == NULL)
+        return sgs_err_set(err, SGS_ENOMEM, "XXH3_createState: out of memory");
+    XXH3_64bits_reset(state);
+    uint8_t *dst = mem;
+    uint64_t done = 0;
+    int rc = 0;
+    while (done < s->size) {
+        size_t want = s->size - done < LOAD_CHUNK ? (size_t)(s->size - done) : LOAD_CHUNK;
+        ssize_t n = read(fd, dst + done, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = sgs_err_set(err, SGS_EIO, "read %s: %s", s->path, strerror(errno));
+            goto out;
+        }
+        if (n == 0) {
+            rc = sgs_err_set(err, SGS_ECORRUPT,
+                             "%s: file shrank to %llu bytes while it was being read (was %llu)",
+                             s->path, (unsigned long long)done, (unsigned long long)s->size);
+            goto out;
+        }
+        XXH3_64bits_update(state, dst + done, (size_t)n);
+        done += (uint64_t)n;
+    }
+    s->file_xxh3 = XXH3_64bits_digest(state);
+    s->have_file_xxh3 = true;
+    if (mprotect(mem, cap, PROT_READ) != 0)
+        rc = sgs_err_set(err, SGS_EIO, "mprotect %s: %s", s->path, strerror(errno));
+out:
+    XXH3_freeState(state);
+    return rc;
+}
+
+/* Maps the file itself (SGS_SHARD_MAPPED). 0 or the error, err set. */
+static int map_file(sgs_shard *s, int fd, sgs_err *err)
+{
+    void *map = mmap(NULL, (size_t)s->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+        return sgs_err_set(err, SGS_EIO, "mmap %s: %s", s->path, strerror(errno));
+    s->map = map;
+    s->map_len = (size_t)s->size;
+    /* Advice only: a failure changes nothing but speed. */
+    (void)madvise(map, (size_t)s->size, MADV_WILLNEED);
+    return 0;
+}
+
 sgs_shard *sgs_shard_open(const char *path, unsigned verify_flags, sgs_err *err)
 {
     sgs_shard *s = sgs_xcalloc(1, sizeof *s);
     s->path = sgs_xstrdup(path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO put in the file's place fails below
+     * instead of waiting for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         sgs_err_set(err, errno == ENOENT ? SGS_ENOTFOUND : SGS_EIO, "open %s: %s", path,
                     strerror(errno));
@@ -346,25 +420,24 @@ sgs_shard *sgs_shard_open(const char *path, unsigned verify_flags, sgs_err *err)
                     path, (unsigned long long)s->size, TABLE_END);
         goto fail;
     }
-    if (s->size > SIZE_MAX) {
+    if (s->size > SIZE_MAX - HUGE_PAGE) {
         sgs_err_set(err, SGS_ELIMIT, "%s: %llu bytes do not fit the address space", path,
                     (unsigned long long)s->size);
         goto fail;
     }
-    void *map = mmap(NULL, (size_t)s->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-        sgs_err_set(err, SGS_EIO, "mmap %s: %s", path, strerror(errno));
+    if ((verify_flags & SGS_SHARD_MAPPED) ? map_file(s, fd, err) != 0
+                                          : load_file(s, fd, err) != 0)
         goto fail;
-    }
-    s->map = map;
     close(fd);
     fd = -1;
-    /* Advice only: a failure changes nothing but speed. */
-    (void)madvise(map, (size_t)s->size, MADV_WILLNEED);
 
     if (check_header(s, err) != 0 || check_section_table(s, err) != 0 ||
         check_section_sizes(s, err) != 0)
         goto fail;
+    if ((verify_flags & SGS_SHARD_VERIFY_CHECKSUMS) && !s->have_file_xxh3) {
+        s->file_xxh3 = sgs_hash64(s->map, (size_t)s->size);
+        s->have_file_xxh3 = true;
+    }
     if ((verify_flags & SGS_SHARD_VERIFY_CHECKSUMS) && sgs_shard_verify_checksums(s, err) != 0)
         goto fail;
     if ((verify_flags & SGS_SHARD_VERIFY_STRUCTURE) && sgs_shard_verify_structure(s, err) != 0)
@@ -382,7 +455,7 @@ void sgs_shard_close(sgs_shard *s)
     if (s == NULL)
         return;
     if (s->map != NULL)
-        munmap((void *)s->map, (size_t)s->size);
+        munmap((void *)s->map, s->map_len);
     free(s->path);
     free(s);
 }
@@ -414,6 +487,13 @@ uint64_t sgs_shard_file_size(const sgs_shard *s)
 const char *sgs_shard_path(const sgs_shard *s)
 {
     return s->path;
+}
+
+bool sgs_shard_file_xxh3(const sgs_shard *s, uint64_t *xxh3)
+{
+    if (s->have_file_xxh3)
+        *xxh3 = s->file_xxh3;
+    return s->have_file_xxh3;
 }
 
 /* ---- lookups ------------------------------------------------------------- */

@@ -1,11 +1,15 @@
-/* Reading a shard file (layout in shard_format.h): map it, check it, and look
+/* Reading a shard file (layout in shard_format.h): load it, check it, and look
  * things up in it without allocating.
  *
- * Invariants: the file is mapped read-only and private for the life of the
- * sgs_shard; every pointer returned here points into that mapping and is valid
- * until sgs_shard_close(). sgs_shard_open() always checks the header, the
- * section table and the sizes the header implies for each section, so the
- * lookups below never read outside the mapping whatever the bytes are; a
+ * Invariants: the file is read once into anonymous memory of its own, made
+ * read-only, for the life of the sgs_shard, so nothing done to the file later
+ * (truncation, rewriting in place, deletion) can change or fault the bytes
+ * being read; SGS_SHARD_MAPPED instead maps the file lazily, for short-lived
+ * tools that look at a little of a large file. Every pointer returned here
+ * points into that copy (or mapping) and is valid until sgs_shard_close().
+ * sgs_shard_open() always checks the header, the section table and the sizes
+ * the header implies for each section, so the lookups below never read
+ * outside the copy whatever the bytes are; a
  * lookup that meets an inconsistency it can see cheaply returns -1, 0 or NULL
  * rather than reading past a bound. Only sgs_shard_verify_structure() proves
  * the deeper invariants (sorted terms, hash placement, posting contents,
@@ -15,6 +19,7 @@
 #ifndef SGS_COMMON_SHARD_READER_H
 #define SGS_COMMON_SHARD_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,16 +28,26 @@
 
 typedef struct sgs_shard sgs_shard;
 
-enum { SGS_SHARD_VERIFY_CHECKSUMS = 1u, SGS_SHARD_VERIFY_STRUCTURE = 2u };
+enum {
+    SGS_SHARD_VERIFY_CHECKSUMS = 1u,
+    SGS_SHARD_VERIFY_STRUCTURE = 2u,
+    /* Map the file (MAP_PRIVATE, MADV_WILLNEED) instead of loading it. A
+     * mapped file truncated while open raises SIGBUS on the next read of a
+     * lost page: never for servers. */
+    SGS_SHARD_MAPPED = 4u,
+};
 
-/* Maps the file at path read-only (MAP_PRIVATE, MADV_WILLNEED) and checks the
- * header, its checksum, the section table and the section sizes; then the
- * section checksums and the structure as verify_flags ask. NULL and err set
- * (SGS_EIO naming the call, SGS_EVERSION, SGS_ECORRUPT naming the file and
- * the section, offset or field) on failure. Free with sgs_shard_close(). */
+/* Reads the regular file at path into private anonymous memory (huge pages
+ * advised; XXH3-64 of the whole file computed on the way) or, with
+ * SGS_SHARD_MAPPED, maps it; checks the header, its checksum, the section
+ * table and the section sizes; then the section checksums and the structure
+ * as the flags ask. NULL and err set (SGS_EIO naming the call or "not a
+ * regular file", SGS_ENOMEM, SGS_EVERSION, SGS_ECORRUPT naming the file and
+ * the section, offset or field, or that it shrank while read) on failure.
+ * Free with sgs_shard_close(). */
 sgs_shard *sgs_shard_open(const char *path, unsigned verify_flags, sgs_err *err);
 
-/* Unmaps the file and frees the shard; NULL is a no-op. */
+/* Frees the loaded copy (or unmaps the file) and the shard; NULL is a no-op. */
 void sgs_shard_close(sgs_shard *s);
 
 /* The decoded header; borrowed from s. */
@@ -42,12 +57,17 @@ const sgs_shard_header *sgs_shard_header_get(const sgs_shard *s);
  * any other kind; borrowed from s. */
 const sgs_section *sgs_shard_section_get(const sgs_shard *s, uint32_t kind);
 
-/* The first byte of a section in the mapping (its size from
+/* The first byte of a section in the copy (its size from
  * sgs_shard_section_get), or NULL for an unknown kind. */
 const uint8_t *sgs_shard_section_bytes(const sgs_shard *s, uint32_t kind);
 
-/* The size of the mapped file in bytes. */
+/* The size of the file in bytes, as loaded. */
 uint64_t sgs_shard_file_size(const sgs_shard *s);
+
+/* True with *xxh3 set to the XXH3-64 of the whole file's bytes as loaded
+ * (the ones served, not a second read of the file); false for a file opened
+ * SGS_SHARD_MAPPED without SGS_SHARD_VERIFY_CHECKSUMS, which never reads it all. */
+bool sgs_shard_file_xxh3(const sgs_shard *s, uint64_t *xxh3);
 
 /* The path the shard was opened from; borrowed from s. */
 const char *sgs_shard_path(const sgs_shard *s);

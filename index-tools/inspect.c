@@ -9,8 +9,11 @@
  * are complete and carry exact values ("stored" is the stored JSON text as a
  * string, byte for byte).
  *
- * Invariants: shards are opened with the checks sgs_shard_open always makes
- * (header, section table, section sizes) but not fully verified, so inspect
+ * Invariants: shards are mapped (SGS_SHARD_MAPPED: a summary of a large file
+ * reads only what it prints; a file truncated while inspect runs may kill
+ * it with SIGBUS, which a one-shot tool may afford and a server may not) and
+ * opened with the checks sgs_shard_open always makes (header, section table,
+ * section sizes) but not fully verified, so inspect
  * works on a damaged file as far as it can; every value it prints comes from
  * a bounds-checked accessor, and a posting list that fails to decode is
  * reported (and makes the exit status 1) rather than trusted. Strings that are
@@ -159,7 +162,7 @@ static int target_load(target *t, const char *path, sgs_err *err)
         t->shards = sgs_xcalloc(1, sizeof *t->shards);
         t->shard_paths = sgs_xcalloc(1, sizeof *t->shard_paths);
         t->shard_paths[0] = sgs_xstrdup(path);
-        t->shards[0] = sgs_shard_open(path, 0, err);
+        t->shards[0] = sgs_shard_open(path, SGS_SHARD_MAPPED, err);
         return t->shards[0] == NULL ? SGS_ECORRUPT : 0;
     }
     char *man_path = join_path(path, SGS_MANIFEST_FILE);
@@ -175,7 +178,7 @@ static int target_load(target *t, const char *path, sgs_err *err)
     t->n_shards = n;
     for (uint32_t i = 0; i < n; i++) {
         t->shard_paths[i] = join_path(path, t->manifest->shards[i].file);
-        t->shards[i] = sgs_shard_open(t->shard_paths[i], 0, err);
+        t->shards[i] = sgs_shard_open(t->shard_paths[i], SGS_SHARD_MAPPED, err);
         if (t->shards[i] == NULL)
             return SGS_ECORRUPT;
     }

@@ -152,20 +152,23 @@ static int check_shard_against_manifest(const sgs_manifest *m, uint32_t i, const
                                         sgs_shard **out, sgs_err *err)
 {
     const sgs_manifest_shard *ms = &m->shards[i];
-    uint64_t xxh3, size;
-    if (sgs_file_xxh3(path, &xxh3, &size, err) != 0)
-        return SGS_EIO;
-    if (size != ms->bytes)
-        return sgs_err_set(err, SGS_ECORRUPT, "file is %llu bytes, the manifest says %llu",
-                           (unsigned long long)size, (unsigned long long)ms->bytes);
-    if (xxh3 != ms->xxh3)
-        return sgs_err_set(err, SGS_ECORRUPT,
-                           "file XXH3 %016llx, the manifest says %016llx",
-                           (unsigned long long)xxh3, (unsigned long long)ms->xxh3);
-    sgs_shard *s = open_verified(path, err);
+    /* One read of the file: size and XXH3 are those of the loaded bytes the
+     * checks below run over. */
+    sgs_shard *s = sgs_shard_open(path, 0, err);
     if (s == NULL)
         return SGS_ECORRUPT;
     *out = s;
+    uint64_t xxh3 = 0, size = sgs_shard_file_size(s);
+    if (size != ms->bytes)
+        return sgs_err_set(err, SGS_ECORRUPT, "file is %llu bytes, the manifest says %llu",
+                           (unsigned long long)size, (unsigned long long)ms->bytes);
+    if (!sgs_shard_file_xxh3(s, &xxh3) || xxh3 != ms->xxh3)
+        return sgs_err_set(err, SGS_ECORRUPT,
+                           "file XXH3 %016llx, the manifest says %016llx",
+                           (unsigned long long)xxh3, (unsigned long long)ms->xxh3);
+    if (sgs_shard_verify_checksums(s, err) != 0 || sgs_shard_verify_structure(s, err) != 0 ||
+        check_assignment(s, err) != 0)
+        return SGS_ECORRUPT;
     const sgs_shard_header *h = sgs_shard_header_get(s);
     if (h->generation != m->generation)
         return sgs_err_set(err, SGS_ECORRUPT,

@@ -110,9 +110,9 @@ void leaf_gen_leave(leaf_thread *t, ck_epoch_section_t *section, const leaf_gen 
 int leaf_resolve_shard(const leaf_config *cfg, uint32_t n_shards, uint32_t *shard_index,
                        sgs_err *err);
 
-/* Reads the manifest in cfg->index_dir, resolves the slot, checks the shard
- * file's size and XXH3 against the manifest, opens it with both verify flags
- * and checks its header's shard id, shard count, generation and document
+/* Reads the manifest in cfg->index_dir, resolves the slot, loads the shard
+ * file into memory of its own, checks the loaded bytes' size and XXH3
+ * against the manifest, verifies their checksums and structure and checks its header's shard id, shard count, generation and document
  * count against the manifest. NULL and err set (naming the file and what
  * differs) on any failure. Free with leaf_gen_free(). */
 leaf_gen *leaf_gen_open(const leaf_config *cfg, sgs_err *err);

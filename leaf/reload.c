@@ -100,25 +100,24 @@ leaf_gen *leaf_gen_open(const leaf_config *cfg, sgs_err *err)
     size_t plen = strlen(cfg->index_dir) + strlen(ms->file) + 2;
     path = sgs_xmalloc(plen);
     snprintf(path, plen, "%s/%s", cfg->index_dir, ms->file);
-    uint64_t xxh3, size;
-    if (sgs_file_xxh3(path, &xxh3, &size, err) != 0)
+    /* The shard is loaded into memory of its own once; the manifest's size
+     * and XXH3 are checked against those loaded bytes, the ones served. */
+    g = sgs_xcalloc(1, sizeof *g);
+    g->shard = sgs_shard_open(path, 0, err);
+    if (g->shard == NULL)
         goto fail;
-    if (size != ms->bytes || xxh3 != ms->xxh3) {
+    uint64_t xxh3 = 0, size = sgs_shard_file_size(g->shard);
+    if (!sgs_shard_file_xxh3(g->shard, &xxh3) || size != ms->bytes || xxh3 != ms->xxh3) {
         sgs_err_set(err, SGS_ECORRUPT,
                     "%s: %llu bytes with XXH3 %016llx, but the manifest says %llu bytes, %016llx",
                     path, (unsigned long long)size, (unsigned long long)xxh3,
                     (unsigned long long)ms->bytes, (unsigned long long)ms->xxh3);
         goto fail;
     }
-    g = sgs_xcalloc(1, sizeof *g);
-    g->shard = sgs_shard_open(path, SGS_SHARD_VERIFY_CHECKSUMS | SGS_SHARD_VERIFY_STRUCTURE, err);
-    if (g->shard == NULL)
+    if (sgs_shard_verify_checksums(g->shard, err) != 0 ||
+        sgs_shard_verify_structure(g->shard, err) != 0)
         goto fail;
     const sgs_shard_header *h = sgs_shard_header_get(g->shard);
-    if (sgs_shard_file_size(g->shard) != ms->bytes) {
-        sgs_err_set(err, SGS_ECORRUPT, "%s changed while it was being opened", path);
-        goto fail;
-    }
     if (h->shard_id != slot || h->shard_count != m->n_shards || h->generation != m->generation ||
         h->n_docs != ms->docs) {
         sgs_err_set(err, SGS_ECORRUPT,

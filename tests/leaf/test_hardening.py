@@ -210,19 +210,36 @@ def test_sigterm_during_reload_exits_zero(tmp_path):
     assert leaf.stop() == 0
 
 
-@pytest.mark.xfail(reason="the serving shard is mmapped: truncating it in place "
-                          "(not replacing it) raises SIGBUS on the next read", strict=False)
 def test_shard_truncated_in_place_does_not_crash(tmp_path):
+    """The leaf serves its own copy of the shard: truncating or rewriting the
+    file in place changes no answer, and a reload of the damaged file fails
+    and keeps the loaded generation serving."""
     live = sgs.build_index(make_docs(4, 500), tmp_path / "idx", 1)
+    q = {"q": "alpha OR beta", "k": 50}
     with sgs.Leaf(live) as leaf:
+        h = sgs.Http(leaf.url)
+        before = h.post("/v1/shard/search", json_body=q)
+        assert before.status == 200, before.body
         shard = [n for n in os.listdir(live) if n.endswith(".sgs")][0]
         path = os.path.join(live, shard)
         with open(path, "rb") as f:
             data = f.read()
-        with open(path, "wb") as f:
+        with open(path, "wb") as f:  # truncated in place: same inode
             f.write(data[: len(data) // 3])
-        r = sgs.Http(leaf.url).post("/v1/shard/search", json_body={"q": "alpha OR beta", "k": 50})
-        assert r.status < 500
+        for query in (q, {"q": "gamma delta", "k": 500}, {"q": "-zeta eta", "k": 5}):
+            r = h.post("/v1/shard/search", json_body=query)
+            assert r.status == 200, r.body
+        after = h.post("/v1/shard/search", json_body=q)
+        assert after.json["hits"] == before.json["hits"]
+        assert after.json["total"] == before.json["total"]
+        r = h.post("/v1/admin/reload", body=b"")
+        assert r.status >= 400 and "error" in r.json, r.body
+        with open(path, "r+b") as f:  # rewritten in place with other bytes
+            f.write(bytes(len(data)))
+        assert h.post("/v1/shard/search", json_body=q).json["hits"] == before.json["hits"]
+        assert leaf.proc.poll() is None
+        info = h.get("/v1/shard/info").json
+        assert info["reload_failures"] == 1 and info["last_reload_error"], info
 
 
 def test_info_answers_while_a_reload_is_blocked(tmp_path):

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/bm25.h"
@@ -395,6 +396,72 @@ Test(shard_reader, empty_shard_is_valid)
     sgs_shard_close(s);
     sgs_shard_close(NULL);
     sgs_buf_fini(&f);
+}
+
+/* The served copy is the reader's own: the whole-file XXH3 is that of the
+ * bytes loaded, and truncating or rewriting the file afterwards changes no
+ * lookup (a mapping would fault or see the new bytes). The mapped mode reads
+ * the same values. */
+Test(shard_reader, loaded_copy_survives_the_file_being_truncated_and_rewritten)
+{
+    fixture fx = standard();
+    sgs_buf f;
+    build_file(&fx, &f);
+    char *path = write_temp(&f);
+    sgs_err err = {0};
+    sgs_shard *s = sgs_shard_open(path, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    uint64_t xxh3 = 0;
+    cr_assert(sgs_shard_file_xxh3(s, &xxh3));
+    cr_assert_eq(xxh3, sgs_hash64(f.data, f.len));
+    cr_assert_eq(truncate(path, 200), 0);
+    FILE *w = fopen(path, "r+b");
+    cr_assert_not_null(w);
+    cr_assert_eq(fwrite("garbage!", 1, 8, w), 8);
+    fclose(w);
+    cr_assert_eq(sgs_shard_verify_checksums(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(sgs_shard_verify_structure(s, &err), 0, "%s", err.msg);
+    size_t len;
+    const char *stored = sgs_shard_stored(s, 4999, &len);
+    cr_assert_not_null(stored);
+    cr_assert_eq(len, 10);
+    cr_assert_eq(memcmp(stored, "{\"n\":4999}", len), 0);
+    sgs_shard_close(s);
+
+    cr_assert_eq(truncate(path, 0), 0);
+    FILE *again = fopen(path, "wb");
+    cr_assert_not_null(again);
+    cr_assert_eq(fwrite(f.data, 1, f.len, again), f.len);
+    fclose(again);
+    s = sgs_shard_open(path, SGS_SHARD_MAPPED, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_not(sgs_shard_file_xxh3(s, &xxh3), "a lazy mapping has read nothing yet");
+    cr_assert_eq(sgs_shard_find_term(s, "delta", 5), 3);
+    sgs_shard_close(s);
+    s = sgs_shard_open(path, SGS_SHARD_MAPPED | SGS_SHARD_VERIFY_CHECKSUMS, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert(sgs_shard_file_xxh3(s, &xxh3));
+    cr_assert_eq(xxh3, sgs_hash64(f.data, f.len));
+    sgs_shard_close(s);
+    unlink(path);
+    free(path);
+    sgs_buf_fini(&f);
+}
+
+/* A FIFO in the shard's place is refused at once, not waited on. */
+Test(shard_reader, fifo_is_not_a_regular_file)
+{
+    char path[] = "/tmp/sgs-test-fifo-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    unlink(path);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    sgs_err err = {0};
+    cr_assert_null(sgs_shard_open(path, 0, &err));
+    cr_assert_eq(err.code, SGS_EIO);
+    cr_assert(strstr(err.msg, "not a regular file") != NULL, "%s", err.msg);
+    unlink(path);
 }
 
 /* ---- header and section table --------------------------------------------- */
