@@ -634,7 +634,12 @@ static void rank_single(evaluator *ev, ranker *r, sgs_term_iter *it, sgs_term_it
                         uint32_t nx)
 {
     uint32_t d = it->doc;
+    /* The length-code bound of rank_doc without its division:
+     * idf tf (k1 + 1) / (tf + norm) < theta, both sides times the sum. */
+    double lift = r->sc[0].idf * (SGS_BM25_K1 + 1.0) * BOUND_SLACK;
     while (d != SGS_ITER_END) {
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            return;
         if (sgs_topk_full(r->top)) {
             double theta = sgs_topk_threshold(r->top);
             if (r->max_total < theta)
@@ -643,9 +648,13 @@ static void rank_single(evaluator *ev, ranker *r, sgs_term_iter *it, sgs_term_it
                 d = sgs_term_iter_next_block_reaching(it, theta, BOUND_SLACK);
                 continue;
             }
+            double tf = (double)sgs_term_iter_tf(it);
+            if (r->len_bound && lift * tf < theta * (tf + ev->norm_lb[ev->len_codes[d]])) {
+                d = sgs_term_iter_next(it);
+                prefetch_ahead(ev, it);
+                continue;
+            }
         }
-        if (!sgs_iter_charge(&ev->ctx, 1))
-            return;
         uint32_t i;
         for (i = 0; i < nx; i++)
             if (sgs_term_iter_advance(x[i], d) == d)
