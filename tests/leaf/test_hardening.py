@@ -2,6 +2,7 @@
 endpoint, operator limits, and reload storms with a broken index directory.
 The leaf must answer every request with a 4xx (never a 5xx or a crash) and
 keep serving its generation when a reload fails."""
+import errno
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import shutil
 import signal
 import socket
 import threading
+import time
 
 import pytest
 
@@ -275,3 +277,75 @@ def test_info_answers_while_a_reload_is_blocked(tmp_path):
         with open(os.path.join(live, "manifest.json"), "w") as f:
             f.write(manifest_text)
         assert sgs.Http(leaf.url).post("/v1/admin/reload", body=b"").status == 200
+
+
+def _wait_blocked_opening_fifo(proc, timeout=20):
+    """Waits until a thread of proc sleeps in open() of a FIFO with no
+    writer (kernel wait channel wait_for_partner)."""
+    deadline = time.monotonic() + timeout * sgs.SLOW
+    while True:
+        task_dir = "/proc/%d/task" % proc.pid
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "wchan")) as f:
+                    if "wait_for_partner" in f.read():
+                        return
+            except OSError:
+                pass
+        assert proc.poll() is None, "the leaf exited"
+        assert time.monotonic() < deadline, "no leaf thread ever blocked opening the FIFO"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["sighup", "post"])
+def test_sigterm_with_a_stuck_reload_exits_within_the_drain_timeout(tmp_path, how):
+    """A reload blocked for good (here: reading a manifest FIFO that never
+    delivers) neither stalls queries nor the drain: SIGTERM still exits 0
+    in about --drain-timeout-ms, and the POST waiting on the reload gets a
+    503 draining answer instead of hanging."""
+    live = str(tmp_path / "idx")
+    sgs.build_index(make_docs(5), live, 1)
+    manifest = os.path.join(live, "manifest.json")
+    leaf = sgs.Leaf(live, "--drain-timeout-ms", "300")
+    answers = []
+    t = None
+    try:
+        os.unlink(manifest)
+        os.mkfifo(manifest)
+        if how == "sighup":
+            leaf.signal(signal.SIGHUP)
+        else:
+            t = threading.Thread(target=lambda: answers.append(
+                sgs.Http(leaf.url, timeout=60).post("/v1/admin/reload", body=b"")))
+            t.start()
+        _wait_blocked_opening_fifo(leaf.proc)
+        h = sgs.Http(leaf.url, timeout=10)
+        assert h.post("/v1/shard/search", json_body={"q": "alpha", "k": 3}).status == 200
+        assert h.get("/v1/shard/info").status == 200
+        # A second POST, sent before SIGTERM, queues behind the stuck reload.
+        late = socket.create_connection(("127.0.0.1", leaf.port), timeout=30)
+        late.sendall(b"POST /v1/admin/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        time.sleep(0.2)
+        h.close()
+        assert leaf.stop(timeout=15) == 0
+        late_answer = b""
+        while b"\r\n\r\n" not in late_answer or not late_answer.endswith(b"}"):
+            c = late.recv(65536)
+            if not c:
+                break
+            late_answer += c
+        late.close()
+        if t is not None:
+            t.join(30)
+    finally:
+        leaf.kill()
+        try:  # releases a reader still blocked (when the test failed)
+            os.close(os.open(manifest, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    assert status_of(late_answer) == 503, late_answer
+    assert json.loads(late_answer.split(b"\r\n\r\n", 1)[1])["error"]["type"] == "draining"
+    for r in answers:
+        assert r.status == 503 and r.json["error"]["type"] == "draining", (r.status, r.body)
+    assert len(answers) == (1 if how == "post" else 0)
+    assert "reload_abandoned" in leaf.stderr()
