@@ -172,18 +172,42 @@ long sgs_http_parse_response(const uint8_t *data, size_t len, size_t max_body,
     return (long)(header_len + cl);
 }
 
+static void append_str(sgs_buf *out, const char *s)
+{
+    sgs_buf_append(out, s, strlen(s));
+}
+
+/* Formats by appending (no printf): the root formats one request per leaf
+ * sub-request. */
 void sgs_http_format_request(sgs_buf *out, const char *method, const char *host, const char *path,
                              const char *extra_headers, const char *content_type,
                              const void *body, size_t body_len)
 {
     sgs_buf_reserve(out, 160 + body_len);
-    sgs_buf_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, host);
+    append_str(out, method);
+    sgs_buf_putc(out, ' ');
+    append_str(out, path);
+    sgs_buf_append(out, " HTTP/1.1\r\nHost: ", 17);
+    append_str(out, host);
+    sgs_buf_append(out, "\r\n", 2);
     if (extra_headers)
-        sgs_buf_append(out, extra_headers, strlen(extra_headers));
+        append_str(out, extra_headers);
     if (content_type || body_len > 0) {
-        if (content_type)
-            sgs_buf_printf(out, "Content-Type: %s\r\n", content_type);
-        sgs_buf_printf(out, "Content-Length: %zu\r\n", body_len);
+        if (content_type) {
+            sgs_buf_append(out, "Content-Type: ", 14);
+            append_str(out, content_type);
+            sgs_buf_append(out, "\r\n", 2);
+        }
+        char digits[24];
+        size_t n = 0;
+        size_t v = body_len;
+        do {
+            digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        sgs_buf_append(out, "Content-Length: ", 16);
+        sgs_buf_append(out, digits + sizeof digits - n, n);
+        sgs_buf_append(out, "\r\n", 2);
     }
     sgs_buf_append(out, "\r\n", 2);
     if (body_len > 0)

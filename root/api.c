@@ -405,6 +405,34 @@ static void put_replica_url(root *r, uint32_t shard, int replica, sgs_buf *b)
     put_str(b, url, strlen(url));
 }
 
+static void put_uint(sgs_buf *b, uint64_t v)
+{
+    char d[24];
+    size_t n = 0;
+    do {
+        d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    sgs_buf_append(b, d + sizeof d - n, n);
+}
+
+/* Appends ms as printf's "%.3f" would for the durations the details carry
+ * (printf's float path costs about a microsecond a call). */
+static void put_ms(sgs_buf *b, double ms)
+{
+    if (!(ms >= 0 && ms < 1e12)) {
+        sgs_buf_printf(b, "%.3f", ms);
+        return;
+    }
+    uint64_t milli = (uint64_t)(ms * 1000.0 + 0.5);
+    put_uint(b, milli / 1000);
+    char f[4] = {'.', (char)('0' + milli / 100 % 10), (char)('0' + milli / 10 % 10),
+                 (char)('0' + milli % 10)};
+    sgs_buf_append(b, f, 4);
+}
+
+#define PUT_LIT(b, lit) sgs_buf_append((b), (lit), sizeof(lit) - 1)
+
 /* Appends "shards": {total, successful, failed, timed_out, details}. */
 static void put_shards(root *r, const root_query *q, uint32_t ok, uint32_t failed,
                        uint32_t timed_out, sgs_buf *b)
@@ -416,12 +444,24 @@ static void put_shards(root *r, const root_query *q, uint32_t ok, uint32_t faile
         const root_slot *sl = &q->slots[i];
         if (i)
             sgs_buf_putc(b, ',');
-        sgs_buf_printf(b, "{\"shard\":%u,\"status\":\"%s\",\"replica\":", i,
-                       slot_status_name(sl->status));
+        PUT_LIT(b, "{\"shard\":");
+        put_uint(b, i);
+        PUT_LIT(b, ",\"status\":\"");
+        const char *status = slot_status_name(sl->status);
+        sgs_buf_append(b, status, strlen(status));
+        PUT_LIT(b, "\",\"replica\":");
         put_replica_url(r, i, sl->replica, b);
-        sgs_buf_printf(b, ",\"took_ms\":%.3f,\"hedged\":%s,\"hedge_won\":%s,\"retried\":%u",
-                       sl->took_ms, sl->hedged ? "true" : "false",
-                       sl->hedge_won ? "true" : "false", sl->retried);
+        PUT_LIT(b, ",\"took_ms\":");
+        put_ms(b, sl->took_ms);
+        if (sl->hedged)
+            PUT_LIT(b, ",\"hedged\":true");
+        else
+            PUT_LIT(b, ",\"hedged\":false");
+        if (sl->hedge_won)
+            PUT_LIT(b, ",\"hedge_won\":true,\"retried\":");
+        else
+            PUT_LIT(b, ",\"hedge_won\":false,\"retried\":");
+        put_uint(b, sl->retried);
         if (sl->status == ROOT_SLOT_TIMED_OUT) {
             sgs_buf_append(b, ",\"waiting_on\":[", 15);
             for (int j = 0; j < 2 && sl->waiting[j] >= 0; j++) {
@@ -431,9 +471,10 @@ static void put_shards(root *r, const root_query *q, uint32_t ok, uint32_t faile
             }
             sgs_buf_putc(b, ']');
         }
-        if (sl->status == ROOT_SLOT_OK)
-            sgs_buf_printf(b, ",\"leaf_took_ms\":%.3f", (double)sl->resp.took_us / 1000.0);
-        else {
+        if (sl->status == ROOT_SLOT_OK) {
+            PUT_LIT(b, ",\"leaf_took_ms\":");
+            put_ms(b, (double)sl->resp.took_us / 1000.0);
+        } else {
             const char *type = sl->error_type[0] ? sl->error_type : sgs_err_type(SGS_EUNAVAILABLE);
             sgs_buf_append(b, ",\"error_type\":", 14);
             put_str(b, type, strlen(type));

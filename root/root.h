@@ -166,6 +166,7 @@ struct root_query {
     int client_fd;             /* watched for the client leaving, -1 */
     sgs_ev_io client_io;
     bool client_watched;
+    sgs_ev_timer watch_timer;  /* starts the client watch once the query is slow */
     root_slot *slots;
     uint32_t n_pending;
     bool done;
@@ -191,8 +192,10 @@ struct root {
     root_metrics m;
     _Atomic uint64_t serving_generation; /* writer: the loop */
     _Atomic bool ready;                  /* writer: the loop */
-    /* Hedge token bucket (loop thread). */
-    double hedge_tokens;
+    /* Hedge token bucket (loop thread): its capacity follows the primary
+     * request rate (ROOT_HEDGE_BURST_S seconds of earnings). */
+    double hedge_tokens, hedge_burst;
+    uint64_t primaries, primaries_mark, burst_mark_ns;
     /* Free lists (query pool: any thread, under pool_lock). */
     root_conn *free_conns;
     root_query *free_queries;
@@ -237,14 +240,18 @@ void root_query_put(root *r, root_query *q);
 bool root_scatter_submit(root *r, root_query *q);
 
 /* Pure parts, unit-tested. */
-#define ROOT_HEDGE_BURST 10.0 /* hedge tokens banked at most */
-/* Token bucket: a primary leaf request adds budget tokens (capped at
- * ROOT_HEDGE_BURST); root_hedge_take spends one, false when none is left. */
+#define ROOT_HEDGE_BURST 10.0  /* hedge tokens banked at least (the bucket's floor capacity) */
+#define ROOT_HEDGE_BURST_S 2.0 /* seconds of hedge earnings the bucket holds */
+#define ROOT_EXPLORE 16u       /* one replica choice in this many is uniform */
+/* Token bucket: a primary leaf request adds budget tokens (capped at the
+ * larger of ROOT_HEDGE_BURST and r->hedge_burst); root_hedge_take spends
+ * one, false when none is left. */
 void root_hedge_credit(root *r, double budget);
 bool root_hedge_take(root *r);
 /* Picks a replica index of shard s for a new sub-request by power of two
- * choices among the eligible ones, avoiding `avoid` (-1 for none) when
- * another is eligible; -1 when none is. */
+ * distinct choices among the eligible ones (uniform one time in
+ * ROOT_EXPLORE), avoiding `avoid` (-1 for none) when another is eligible;
+ * -1 when none is. */
 int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid);
 /* True when the replica may take a sub-request at generation gen now. */
 bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns);

@@ -29,6 +29,9 @@
 #define MAINT_INTERVAL_NS (100ull * 1000000u)
 #define ROTATE_INTERVAL_NS (5ull * 1000000000u)
 #define HEDGE_MIN_SAMPLES 20u
+/* A query still pending this long gets its client's socket watched for a
+ * disconnect; quicker ones never pay the two epoll_ctl calls. */
+#define CLIENT_WATCH_DELAY_NS (2ull * 1000000u)
 #define EWMA_ALPHA 0.2
 
 static pthread_t loop_thread;
@@ -76,13 +79,16 @@ int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid)
         return -1;
     if (n == 1)
         return cand[0];
-    /* Two draws with replacement: the cheaper usually wins, yet a replica
-     * that looks worse still gets some traffic (a quarter with two), so its
-     * latency estimate keeps up to date. */
-    int a = cand[rng_next(&r->rng) % (uint64_t)n];
-    int b = cand[rng_next(&r->rng) % (uint64_t)n];
-    if (b == a)
+    /* Two distinct draws, the cheaper wins: with two replicas a stalled one
+     * (its in-flight count and latency estimate up) gets no new work. One
+     * pick in ROOT_EXPLORE is uniform instead, so a replica that looked
+     * worse keeps getting some traffic and its estimate recovers. */
+    uint64_t x = rng_next(&r->rng);
+    int ia = (int)(x % (uint64_t)n);
+    int a = cand[ia];
+    if ((x >> 32) % ROOT_EXPLORE == 0)
         return a;
+    int b = cand[(ia + 1 + (int)(rng_next(&r->rng) % (uint64_t)(n - 1))) % n];
     int64_t ss = r->cfg ? r->cfg->slow_start_ms : 0;
     double ca = replica_cost(&s->replicas[a], now_ns, ss);
     double cb = replica_cost(&s->replicas[b], now_ns, ss);
@@ -95,9 +101,10 @@ void root_hedge_credit(root *r, double budget)
 {
     if (budget <= 0)
         return;
+    double cap = r->hedge_burst > ROOT_HEDGE_BURST ? r->hedge_burst : ROOT_HEDGE_BURST;
     r->hedge_tokens += budget;
-    if (r->hedge_tokens > ROOT_HEDGE_BURST)
-        r->hedge_tokens = ROOT_HEDGE_BURST;
+    if (r->hedge_tokens > cap)
+        r->hedge_tokens = cap;
 }
 
 bool root_hedge_take(root *r)
@@ -429,11 +436,15 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
 static void drive(root *r, root_conn *c)
 {
     sgs_http_response resp;
-    sgs_err err = {0};
+    sgs_err err;
+    err.code = 0; /* not = {0}: this runs twice per sub-request */
+    err.msg[0] = 0;
     int rc = sgs_http_conn_io(&c->http, &resp, &err);
     if (rc == SGS_HTTP_IO_WANT_WRITE || rc == SGS_HTTP_IO_WANT_READ) {
         uint32_t ev = (rc == SGS_HTTP_IO_WANT_WRITE ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
-        sgs_err e2 = {0};
+        sgs_err e2;
+        e2.code = 0;
+        e2.msg[0] = 0;
         if (sgs_evloop_io_mod(r->loop, &c->io, ev, &e2) == 0)
             return;
         rc = SGS_EIO;
@@ -573,8 +584,10 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
     sl->active[sl->active[0] ? 1 : 0] = a;
     rep->in_flight++;
     sgs_counter_inc(r->m.leaf_requests);
-    if (!hedge)
+    if (!hedge) {
+        r->primaries++;
         root_hedge_credit(r, r->cfg->hedge_budget);
+    }
     patch_deadline(&q->wire, now, q->deadline_ns);
     sgs_http_format_request(&c->http.out, "POST", rep->host_header, "/v1/shard/search",
                             q->trace_headers, SGS_WIRE_CONTENT_TYPE, q->wire.data, q->wire.len);
@@ -588,12 +601,20 @@ static void hedge_timer_cb(sgs_ev_timer *t)
     root_slot *sl = (root_slot *)((char *)t - offsetof(root_slot, hedge_timer));
     root_query *q = sl->q;
     root *r = the_root;
-    if (sl->status != ROOT_SLOT_PENDING || sl->active[0] == NULL || sl->active[1] != NULL)
+    if (q->done || sl->status != ROOT_SLOT_PENDING || sl->active[0] == NULL ||
+        sl->active[1] != NULL)
         return;
     root_shard *s = &r->shards[sl->shard];
-    int idx = root_pick_replica(r, s, sgs_evloop_now(r->loop), (int)sl->active[0]->rep->index);
-    if (idx < 0 || idx == (int)sl->active[0]->rep->index || !root_hedge_take(r))
+    uint64_t now = sgs_evloop_now(r->loop);
+    int idx = root_pick_replica(r, s, now, (int)sl->active[0]->rep->index);
+    if (idx < 0 || idx == (int)sl->active[0]->rep->index || !root_hedge_take(r)) {
+        /* No other replica or no token now: look again shortly rather than
+         * leave the sub-request to its stall (the deadline still ends it). */
+        uint64_t again = s->hedge_delay_ns / 4;
+        sgs_evloop_timer_arm(r->loop, &sl->hedge_timer,
+                             now + (again < 1000000u ? 1000000u : again));
         return;
+    }
     sl->hedged = true;
     sgs_counter_inc(r->m.hedges_sent);
     send_attempt(r, q, sl, -1, true, false, &s->replicas[idx]);
@@ -640,6 +661,7 @@ static void query_finish(root *r, root_query *q)
     if (q->client_watched)
         sgs_evloop_io_del(r->loop, &q->client_io);
     q->client_watched = false;
+    sgs_evloop_timer_cancel(r->loop, &q->watch_timer);
     sgs_evloop_timer_cancel(r->loop, &q->deadline_timer);
     for (uint32_t i = 0; i < r->n_shards; i++)
         sgs_evloop_timer_cancel(r->loop, &q->slots[i].hedge_timer);
@@ -666,6 +688,15 @@ static void client_gone(sgs_ev_io *io, uint32_t events)
     }
 }
 
+static void watch_cb(sgs_ev_timer *t)
+{
+    root_query *q = (root_query *)((char *)t - offsetof(root_query, watch_timer));
+    root *r = the_root;
+    if (!q->done && !q->client_watched && q->client_fd >= 0)
+        q->client_watched = sgs_evloop_io_add(r->loop, &q->client_io, q->client_fd, EPOLLRDHUP,
+                                              client_gone, NULL) == 0;
+}
+
 static void query_start(root *r, root_query *q)
 {
     uint64_t now = sgs_evloop_now(r->loop);
@@ -674,6 +705,7 @@ static void query_start(root *r, root_query *q)
     q->n_pending = r->n_shards;
     q->done = false;
     sgs_ev_timer_init(&q->deadline_timer, deadline_cb);
+    sgs_ev_timer_init(&q->watch_timer, watch_cb);
     for (uint32_t i = 0; i < r->n_shards; i++) {
         root_slot *sl = &q->slots[i];
         sl->q = q;
@@ -694,8 +726,7 @@ static void query_start(root *r, root_query *q)
     sgs_evloop_timer_arm(r->loop, &q->deadline_timer, q->deadline_ns);
     q->client_watched = false;
     if (q->client_fd >= 0)
-        q->client_watched = sgs_evloop_io_add(r->loop, &q->client_io, q->client_fd, EPOLLRDHUP,
-                                              client_gone, NULL) == 0;
+        sgs_evloop_timer_arm(r->loop, &q->watch_timer, now + CLIENT_WATCH_DELAY_NS);
     /* The query may finish inside the loop (every shard failing at once):
      * q->done guards the slots after that. */
     for (uint32_t i = 0; i < r->n_shards && !q->done; i++) {
@@ -892,6 +923,16 @@ static void maint_cb(sgs_ev_timer *t)
     root *r = (root *)((char *)t - offsetof(root, maint_timer));
     uint64_t now = sgs_evloop_now(r->loop);
     choose_generation(r, now);
+    if (now - r->burst_mark_ns >= 1000000000u) {
+        /* The bucket holds ROOT_HEDGE_BURST_S seconds of what the last
+         * second's primaries earned, so a stall as long as that can be
+         * hedged throughout while the long-run share stays the budget. */
+        double per_s = (double)(r->primaries - r->primaries_mark) * 1e9 /
+                       (double)(now - r->burst_mark_ns);
+        r->hedge_burst = per_s * r->cfg->hedge_budget * ROOT_HEDGE_BURST_S;
+        r->primaries_mark = r->primaries;
+        r->burst_mark_ns = now;
+    }
     bool rotate = now - r->last_rotate_ns >= ROTATE_INTERVAL_NS;
     if (rotate)
         r->last_rotate_ns = now;
@@ -1051,6 +1092,7 @@ int root_scatter_start(root *r, sgs_err *err)
     }
     sgs_ev_timer_init(&r->maint_timer, maint_cb);
     r->last_rotate_ns = now;
+    r->burst_mark_ns = now;
     sgs_evloop_timer_arm(r->loop, &r->maint_timer, now + 20000000u);
     if (pthread_create(&loop_thread, NULL, loop_main, r) != 0)
         return sgs_err_set(err, SGS_EINTERNAL, "pthread_create: %s", strerror(errno));

@@ -44,6 +44,7 @@ typedef struct cl_worker {
     sgs_hist *hist;
     uint64_t errors;
     uint64_t hits;
+    uint64_t done; /* every answer, warm-up and tail included */
 } cl_worker;
 
 static int64_t now_ns(void)
@@ -67,6 +68,7 @@ static void *worker_main(void *arg)
         int64_t t0 = now_ns();
         long hits = r->peer->top10(conn, r->qs[i].text);
         int64_t t1 = now_ns();
+        w->done++;
         if (t0 >= r->measure_from_ns && t1 <= r->measure_to_ns) {
             if (hits < 0)
                 w->errors++;
@@ -155,8 +157,8 @@ static double cpu_seconds(void)
 }
 
 static void report(FILE *f, const cl_peer *peer, const char *label, const sgs_hist *h,
-                   uint64_t errors, uint64_t hits, int conns, double duration, double cpu,
-                   int argc, char **argv)
+                   uint64_t errors, uint64_t hits, uint64_t done, int conns, double duration,
+                   double cpu, int argc, char **argv)
 {
     uint64_t n = sgs_hist_count(h);
     fprintf(f, "{\"engine\":");
@@ -164,9 +166,11 @@ static void report(FILE *f, const cl_peer *peer, const char *label, const sgs_hi
     fprintf(f, ",\"label\":");
     json_str(f, label);
     fprintf(f, ",\"mode\":\"closed\",\"connections\":%d,\"duration_s\":%.3f,\"requests\":%llu,"
-               "\"errors\":%llu,\"achieved_rate\":%.1f,\"hits\":%llu,\"client_cpu_s\":%.3f,",
+               "\"errors\":%llu,\"achieved_rate\":%.1f,\"hits\":%llu,\"client_cpu_s\":%.3f,"
+               "\"sent_total\":%llu,",
             conns, duration, (unsigned long long)n, (unsigned long long)errors,
-            duration > 0 ? (double)n / duration : 0.0, (unsigned long long)hits, cpu);
+            duration > 0 ? (double)n / duration : 0.0, (unsigned long long)hits, cpu,
+            (unsigned long long)done);
     fprintf(f, "\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"p999\":%.4f,"
                "\"max\":%.4f,\"mean\":%.4f},",
             (double)sgs_hist_quantile(h, 0.5) / 1e6, (double)sgs_hist_quantile(h, 0.9) / 1e6,
@@ -282,11 +286,11 @@ int cl_main(int argc, char **argv, const cl_peer *peer)
     }
     atomic_store(&run.stop, 1);
     sgs_hist *all = sgs_hist_new();
-    uint64_t errors = 0, hits = 0;
+    uint64_t errors = 0, hits = 0, done = 0;
     for (int i = 0; i < conns; i++) {
         pthread_join(ws[i].thread, NULL);
         sgs_hist_merge(all, ws[i].hist);
-        errors += ws[i].errors, hits += ws[i].hits;
+        errors += ws[i].errors, hits += ws[i].hits, done += ws[i].done;
         sgs_hist_free(ws[i].hist);
     }
     double cpu = cpu_seconds() - cpu0;
@@ -295,14 +299,14 @@ int cl_main(int argc, char **argv, const cl_peer *peer)
                 atomic_load(&run.open_failures));
         rc = 1;
     }
-    report(stdout, peer, label, all, errors, hits, conns, duration, cpu, argc, argv);
+    report(stdout, peer, label, all, errors, hits, done, conns, duration, cpu, argc, argv);
     if (json) {
         FILE *f = fopen(json, "w");
         if (!f) {
             perror(json);
             rc = 1;
         } else {
-            report(f, peer, label, all, errors, hits, conns, duration, cpu, argc, argv);
+            report(f, peer, label, all, errors, hits, done, conns, duration, cpu, argc, argv);
             fclose(f);
         }
     }

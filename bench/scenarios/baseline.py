@@ -4,7 +4,9 @@ throughput through the root (closed loop), then run open loop at half of it
 and report the latency percentiles. Writes summary.json, one sgs-bench JSON
 per run and baseline.png into the results folder.
 
-usage: bench/scenarios/baseline.py [--short] [--out DIR] [--docs N] [--rate R]"""
+usage: bench/scenarios/baseline.py [--short] [--out DIR] [--docs N] [--rate R]
+                                   [--rt PRIO | --nice N] [--cache DIR]
+--rt PRIO runs the servers and the generator under SCHED_FIFO (see cluster.py)."""
 import argparse
 import shutil
 import sys
@@ -30,8 +32,9 @@ def main():
     out, scratch = C.workdir(a, "baseline")
     docs = a.docs or (5000 if a.short else 200000)
     try:
-        idx = C.build_index(scratch, docs, 4)
-        queries = C.make_queries(idx, f"{scratch}/queries.tsv", per_class=30 if a.short else 200)
+        idx, queries = C.index_and_queries(a, scratch, docs, 4, 30 if a.short else 200)
+        C.set_sched(a.rt, a.nice)
+        load = C.load_average()
         with C.Cluster(idx, 4, 2, scratch, a.root_flag) as cl:
             mx = probe_max(cl.root.url, queries, out, a.short)
             rate = a.rate or max(10.0, round(mx["achieved_rate"] / 2))
@@ -39,13 +42,17 @@ def main():
             rep = C.bench(cl.root.url, queries, out, "baseline", rate=rate,
                           duration=3 if a.short else 30, warmup=0.5 if a.short else 3)
             leaf_reqs = cl.leaf_queries() - before
+            sched = C.SCHED["label"]
+            C.set_sched()
         L = rep["latency_ms"]
         summary = {"scenario": "baseline", "short": a.short, "docs": docs, "shards": 4,
                    "replicas": 2, "max_rate": mx["achieved_rate"], "max_probe_latency_ms": mx["latency_ms"],
                    "rate": rate, "achieved_rate": rep["achieved_rate"], "latency_ms": L,
                    "errors": rep["errors"], "partial": rep["partial"], "requests": rep["requests"],
                    "leaf_requests_per_query": leaf_reqs / max(1, rep["sent_total"]),
-                   "generator_saturated": rep["generator"]["saturated"]}
+                   "generator_saturated": rep["generator"]["saturated"],
+                   "sched": sched, "load_average_before": load,
+                   "load_average_after": C.load_average()}
         C.write_summary(out, summary)
         C.plot_percentiles(out, "baseline", f"baseline 4x2, {rate:.0f} req/s open loop",
                            [(f"open loop {rate:.0f}/s", rep), ("closed loop max probe", mx)])

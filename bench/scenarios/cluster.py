@@ -4,6 +4,13 @@ learnt from --port-file), run sgs-bench against the root, scrape Prometheus
 counters, freeze a replica on a schedule with SIGSTOP/SIGCONT, and plot
 percentile curves with gnuplot.
 
+Shielding (set_sched, from --rt / --nice): on a machine shared with other
+work the scheduler, not the cluster, sets the tail. With --rt PRIO every
+server and the generator run under SCHED_FIFO (`chrt -f`; the generator and
+the freezer thread one priority above the servers, so the load and the
+freezes stay on schedule), with --nice N under `nice -n N`. Index builds and
+query generation are never shielded. Needs root (or CAP_SYS_NICE).
+
 Invariants: every process started here is tracked by its Cluster and is
 killed (by PID, never by name) when the Cluster closes, even on error; a
 frozen process is always continued before it is killed. Nothing listens off
@@ -28,6 +35,44 @@ SGS_ROOT = os.path.join(BUILD, "sgs-root")
 SGS_BENCH = os.path.join(BUILD, "sgs-bench")
 MAKE_QUERIES = os.path.join(ROOT, "bench", "leaf", "make_queries.py")
 RESULTS = os.path.join(ROOT, "bench", "results")
+
+# Command prefixes for the servers and for the generator (set_sched).
+SCHED = {"servers": [], "generator": [], "freezer": None, "label": "none"}
+
+
+def set_sched(rt=0, nice=0):
+    """Runs every later server and sgs-bench under SCHED_FIFO priority rt
+    (generator and freezer at rt + 1), or at nice level nice; both 0: as is."""
+    SCHED.update(servers=[], generator=[], freezer=None, label="none")
+    if rt:
+        SCHED.update(servers=["chrt", "-f", str(rt)], generator=["chrt", "-f", str(rt + 1)],
+                     freezer=rt + 1, label=f"SCHED_FIFO {rt} (chrt -f), generator {rt + 1}")
+    elif nice:
+        SCHED.update(servers=["nice", "-n", str(nice)], generator=["nice", "-n", str(nice)],
+                     freezer=None, label=f"nice {nice}")
+    for prog in ("chrt",) if rt else ("nice",) if nice else ():
+        if shutil.which(prog) is None:
+            sys.exit(f"{prog} is not installed")
+    if rt:
+        r = subprocess.run(["chrt", "-f", str(rt), "true"], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"--rt {rt}: chrt refused ({r.stderr.strip()}); run as root")
+
+
+def sched_args(parser):
+    parser.add_argument("--rt", type=int, default=0, metavar="PRIO",
+                        help="run servers and generator under SCHED_FIFO PRIO (chrt -f)")
+    parser.add_argument("--nice", type=int, default=0, metavar="N",
+                        help="run servers and generator under nice -n N (e.g. -15)")
+    return parser
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except OSError:
+        return None
 
 
 def log(msg):
@@ -117,7 +162,7 @@ class Proc:
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
         listen = f"127.0.0.1:{self.port}"
-        argv = self.argv + ["--listen", listen, "--port-file", self.port_file]
+        argv = SCHED["servers"] + self.argv + ["--listen", listen, "--port-file", self.port_file]
         self.popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                       stderr=open(self.log_path, "ab"))
         deadline = time.time() + 30
@@ -215,6 +260,12 @@ class Cluster:
             except Exception:
                 pass
 
+    def root_counters(self):
+        """The root's leaf-request, hedge and retry counters (Prometheus)."""
+        u = self.root.url
+        return {k: scrape(u, f"sgs_root_{k}_total") or 0
+                for k in ("leaf_requests", "hedges_sent", "hedges_won", "retries")}
+
     def leaf_queries(self):
         """Total sgs_leaf_queries_total over the live leaves."""
         return sum(scrape(p.url, "sgs_leaf_queries_total") or 0 for p in self.leaves.values())
@@ -230,6 +281,9 @@ class Freezer(threading.Thread):
         self.stops = 0
 
     def run(self):
+        if SCHED["freezer"]:
+            # This thread only: the freezes keep their length under load.
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(SCHED["freezer"]))
         t0 = time.monotonic()
         k = 0
         while not self.halt.is_set():
@@ -259,7 +313,7 @@ def bench(url, queries, outdir, name, rate=None, connections=None, duration=10, 
     uncapped pool only adds connections for it to juggle, and the report
     says when the cap was hit (pool_cap)."""
     js = os.path.join(outdir, f"{name}.json")
-    argv = [SGS_BENCH, "--url", url, "--queries", queries, "--duration", str(duration),
+    argv = SCHED["generator"] + [SGS_BENCH, "--url", url, "--queries", queries, "--duration", str(duration),
             "--warmup", str(warmup), "--json", js, "--label", name, "--timeout-ms", str(timeout_ms),
             "--quiet"]
     argv += (["--rate", str(rate), "--max-connections", str(max_connections)] if rate
@@ -291,12 +345,14 @@ def plot_percentiles(outdir, name, title, runs):
             for s in rep["spectrum"]:
                 if s["q"] < 1.0:
                     f.write(f"{1.0 / (1.0 - s['q']):.6g} {max(s['ms'], 0.001):.6g}\n")
-        dat_paths.append((label, path))
+        dat_paths.append((label, os.path.basename(path)))
+    # Paths in the script are relative to outdir (gnuplot runs there), so
+    # the folder can be moved or committed as is.
     png = os.path.join(outdir, f"{name}.png")
     script = os.path.join(outdir, f"{name}.gp")
     with open(script, "w") as f:
         f.write("set terminal pngcairo size 900,560\n")
-        f.write(f"set output '{png}'\n")
+        f.write(f"set output '{name}.png'\n")
         f.write(f"set title '{title}'\n")
         f.write("set logscale xy\nset grid\nset key left top\n")
         f.write("set xlabel 'percentile'\nset ylabel 'latency (ms, from intended send)'\n")
@@ -306,7 +362,7 @@ def plot_percentiles(outdir, name, title, runs):
     if not gp:
         log("gnuplot not installed (scripts/deps.sh bench): no plot")
         return None
-    subprocess.run([gp, script], check=True)
+    subprocess.run([gp, os.path.basename(script)], check=True, cwd=outdir)
     return png
 
 
@@ -318,11 +374,28 @@ def workdir(args, scenario):
     return out, scratch
 
 
+def index_and_queries(args, scratch, docs, shards, per_class):
+    """Builds (or, with --cache, reuses) the synthetic index and its query
+    file; returns (index dir, query file)."""
+    where = scratch
+    if getattr(args, "cache", None):
+        where = os.path.abspath(args.cache)
+        os.makedirs(where, exist_ok=True)
+    idx = build_index(where, docs, shards)
+    qf = os.path.join(where, f"queries-{docs}-{shards}-{per_class}.tsv")
+    if not os.path.exists(qf):
+        make_queries(idx, qf + ".part", per_class=per_class)
+        os.rename(qf + ".part", qf)
+    return idx, qf
+
+
 def common_args(parser):
     parser.add_argument("--short", action="store_true", help="seconds-long form (for make test)")
     parser.add_argument("--out", help="results folder (default bench/results/<scenario>)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    return parser
+    parser.add_argument("--cache", help="folder to keep the built index and queries in, reused "
+                        "when present (default: the scratch folder)")
+    return sched_args(parser)
 
 
 def write_summary(out, summary):

@@ -31,8 +31,8 @@ def main():
     duration = 6 if a.short else 45
     rate = a.rate or (100 if a.short else 400)
     try:
-        idx = C.build_index(scratch, docs, 4)
-        queries = C.make_queries(idx, f"{scratch}/queries.tsv", per_class=30 if a.short else 200)
+        idx, queries = C.index_and_queries(a, scratch, docs, 4, 30 if a.short else 200)
+        C.set_sched(a.rt, a.nice)
         with C.Cluster(idx, 4, 2, scratch, a.root_flag) as cl:
             victims = [cl.leaves[(s, 1)] for s in range(cl.shards)]
             events = {}

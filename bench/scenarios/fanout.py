@@ -37,11 +37,13 @@ def main():
             if queries is None:
                 queries = C.make_queries(idx, f"{scratch}/queries.tsv",
                                          per_class=30 if a.short else 200)
+            C.set_sched(a.rt, a.nice)
             with C.Cluster(idx, n, 1, scratch, a.root_flag) as cl:
                 mx = C.bench(cl.root.url, queries, out, f"max-{n}", connections=8,
                              duration=1.5 if a.short else 5, warmup=0.5 if a.short else 1)
                 rep = C.bench(cl.root.url, queries, out, f"rate-{n}", rate=rate,
                               duration=2 if a.short else 15, warmup=0.5 if a.short else 2)
+            C.set_sched()
             L = rep["latency_ms"]
             rows.append([n, f"{mx['achieved_rate']:.0f}", f"{mx['latency_ms']['p50']:.2f}",
                          *(f"{L[k]:.2f}" for k in ("p50", "p90", "p99", "p999")), rep["errors"]])

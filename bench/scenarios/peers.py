@@ -42,6 +42,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -435,6 +436,82 @@ def start_xapian(paths, servers):
 
 # ---------------------------------------------------------------- runs
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu(pid):
+    """utime + stime of one process (its threads included), in ticks, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _descendants(pids):
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+class CpuMeter(threading.Thread):
+    """CPU seconds of some processes and all their descendants over a run,
+    sampled every 50 ms: xapian-tcpsrv serves each connection in a child it
+    does not wait for, so the children's time never reaches the parent's
+    cutime. A child's last < 50 ms (after its last query) can be missed."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.base, self.last = {}, {}
+        self.halt = threading.Event()
+        self.sample(self.base)
+
+    def sample(self, into):
+        for pid in _descendants(self.pids):
+            v = _own_cpu(pid)
+            if v is not None:
+                into[pid] = v
+
+    def run(self):
+        while not self.halt.wait(0.05):
+            self.sample(self.last)
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+        self.sample(self.last)
+        return sum(v - self.base.get(pid, 0) for pid, v in self.last.items()) / TICK
+
+
+def children_cpu():
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def with_cpu(fn, server_pids):
+    """Runs fn() (one benchmark run); adds to its report the CPU seconds of
+    the servers (server_cpu_s) and of the load generator (client_cpu_s),
+    and both per answered request, warm-up included (cpu_ms_per_query)."""
+    meter, c0 = CpuMeter(server_pids), children_cpu()
+    meter.start()
+    rep = fn()
+    srv, cli = meter.stop(), children_cpu() - c0
+    n = max(1, rep.get("sent_total") or rep["requests"])
+    rep["server_cpu_s"], rep["client_cpu_s"] = round(srv, 3), round(cli, 3)
+    rep["cpu_ms_per_query"] = {"server": round(1e3 * srv / n, 4), "client": round(1e3 * cli / n, 4),
+                               "total": round(1e3 * (srv + cli) / n, 4)}
+    return rep
+
 def sgs_counts(root_url, queries):
     out = []
     for _, q in queries:
@@ -499,6 +576,8 @@ def median_run(reps):
             "latency_ms": {k: med([r["latency_ms"][k] for r in reps])
                            for k in ("p50", "p90", "p99", "p999", "max", "mean")},
             "errors": sum(r["errors"] for r in reps), "requests": sum(r["requests"] for r in reps),
+            "cpu_ms_per_query": {k: med([r["cpu_ms_per_query"][k] for r in reps])
+                                 for k in ("server", "client", "total")},
             "rounds": len(reps), "all_rates": [r["achieved_rate"] for r in reps],
             "all_p99_ms": [r["latency_ms"]["p99"] for r in reps]}
 
@@ -576,7 +655,7 @@ def main():
             C.log(f"peers: skipping {e}: {drivers[e]}")
     load_start = open("/proc/loadavg").read().split()[:3]
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    servers = Servers(scratch)
+    servers = {"sphinx": Servers(scratch), "xapian": Servers(scratch)}
     try:
         if a.short and not a.corpus:
             corpus = os.path.join(scratch, "synth.jsonl")
@@ -599,9 +678,9 @@ def main():
             targets["sgsearch"] = cl.root.url
         try:
             if "sphinx" in engines:
-                targets["sphinx"] = start_sphinx(paths, servers, scratch)
+                targets["sphinx"] = start_sphinx(paths, servers["sphinx"], scratch)
             if "xapian" in engines:
-                targets["xapian"] = start_xapian(paths, servers)
+                targets["xapian"] = start_xapian(paths, servers["xapian"])
             counts = {}
             if "sgsearch" in engines:
                 counts["sgsearch"] = sgs_counts(targets["sgsearch"], qlist)
@@ -616,14 +695,20 @@ def main():
                     for e in order:
                         name = f"{e}-c{c}-r{rnd}"
                         if e == "sgsearch":
-                            rep = run_sgs(targets[e], queries, out, name, c, duration, warmup)
+                            pids = [p.popen.pid for p in list(cl.leaves.values()) + [cl.root]]
+                            fn = lambda: run_sgs(targets[e], queries, out, name, c, duration, warmup)
                         else:
-                            rep = run_driver(drivers[e], targets[e], queries, out, name, c,
-                                             duration, warmup)
+                            pids = [p.pid for p in servers[e].procs]
+                            fn = lambda: run_driver(drivers[e], targets[e], queries, out, name, c,
+                                                    duration, warmup)
+                        rep = with_cpu(fn, pids)
+                        with open(os.path.join(out, f"{name}.json"), "w") as f:
+                            json.dump(rep, f)
                         per[e].setdefault(c, []).append(rep)
         finally:
             cl.close()
-            servers.close()
+            for sv in servers.values():
+                sv.close()
         runs = {e: {str(c): median_run(per[e][c]) for c in conns} for e in engines}
         load_end = open("/proc/loadavg").read().split()[:3]
         goal = {}
@@ -656,9 +741,12 @@ def main():
             for e in engines:
                 r = runs[e][str(c)]
                 L = r["latency_ms"]
+                cpu = r["cpu_ms_per_query"]
                 rows.append([c, e, f"{r['achieved_rate']:.0f}", f"{L['p50']:.2f}", f"{L['p90']:.2f}",
-                             f"{L['p99']:.2f}", f"{L['max']:.2f}", r["errors"]])
-        print(C.table(["conns", "engine", "q/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"], rows))
+                             f"{L['p99']:.2f}", f"{L['max']:.2f}", r["errors"], f"{cpu['server']:.3f}",
+                             f"{cpu['client']:.3f}"])
+        print(C.table(["conns", "engine", "q/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
+                       "server cpu ms/q", "client cpu ms/q"], rows))
         for c, g in goal.items():
             print(f"{c} connections: sgsearch {g['throughput_ratio']}x the q/s of {g['faster_peer']}, "
                   f"p99 {g['p99_ms']:.2f} vs {g['peer_p99_ms']:.2f} ms: goal "
@@ -667,7 +755,8 @@ def main():
             print(f"{e}: skipped ({why})")
         print(f"results: {out}")
     finally:
-        servers.close()
+        for sv in servers.values():
+            sv.close()
         if not a.keep:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -140,8 +140,8 @@ http {{
             self.popen.wait()
 
 
-def start_root(name, leaves, shards, workdir, extra=()):
-    argv = [C.SGS_ROOT, "--log-level", "warn"]
+def start_root(name, leaves, shards, workdir, extra=(), binary=None):
+    argv = [binary or C.SGS_ROOT, "--log-level", "warn"]
     for s in shards:
         argv += ["--shard", f"{s}={leaves[s].url}"]
     return C.Proc(name, argv + list(extra), workdir).start()
@@ -163,9 +163,11 @@ def phase_client(a, leaf):
     return {"runs": rows, "libcurl_built": os.access(CURL_CLIENT, os.X_OK)}
 
 
-def closed_loop(url, queries, outdir, name, seconds, conns):
+def load(url, queries, outdir, name, seconds, conns, rate):
+    """sgs-bench: closed loop over conns connections, or open loop at rate."""
     js = os.path.join(outdir, f"{name}.json")
-    subprocess.run([C.SGS_BENCH, "--url", url, "--queries", queries, "--connections", str(conns),
+    mode = ["--rate", str(rate), "--max-connections", "64"] if rate else ["--connections", str(conns)]
+    subprocess.run([C.SGS_BENCH, "--url", url, "--queries", queries, *mode,
                     "--duration", str(seconds), "--warmup", "0.3", "--json", js, "--quiet"],
                    check=True, timeout=seconds + 60)
     with open(js) as f:
@@ -173,32 +175,54 @@ def closed_loop(url, queries, outdir, name, seconds, conns):
 
 
 def phase_cpu(a, leaves, queries, scratch, out):
+    """Root CPU per query on 1 and on S shards, for each root binary, the
+    binaries' runs interleaved round by round."""
     n_shards = len(leaves)
-    roots = {1: start_root("root-1", leaves, [0], scratch),
-             n_shards: start_root(f"root-{n_shards}", leaves, range(n_shards), scratch)}
+    binaries = {"current": C.SGS_ROOT}
+    if a.baseline_root:
+        binaries["baseline"] = a.baseline_root
+    roots = {}
     try:
+        for b, path in binaries.items():
+            roots[(b, 1)] = start_root(f"root-{b}-1", leaves, [0], scratch, binary=path)
+            roots[(b, n_shards)] = start_root(f"root-{b}-{n_shards}", leaves, range(n_shards),
+                                              scratch, binary=path)
         for r in roots.values():
             r.wait_ready()
         seconds = 1 if a.short else a.seconds
-        acc = {s: {"cpu_s": 0.0, "queries": 0} for s in roots}
-        for rnd in range(a.rounds):
-            for s, r in roots.items():
-                c0 = proc_cpu_s(r.popen.pid)
-                rep = closed_loop(r.url, queries, scratch, f"cpu-{s}-{rnd}", seconds, a.connections)
-                c1 = proc_cpu_s(r.popen.pid)
-                ok = rep["requests"] - rep["errors"]
-                acc[s]["cpu_s"] += c1 - c0
-                acc[s]["queries"] += ok
-                C.log(f"cpu: {s} shard(s) round {rnd}: {ok} queries, {(c1 - c0) * 1e6 / max(ok, 1):.1f} "
-                      f"us root CPU/query, {rep['achieved_rate']:.0f} q/s")
-        per_q = {s: v["cpu_s"] * 1e6 / max(v["queries"], 1) for s, v in acc.items()}
-        per_sub = (per_q[n_shards] - per_q[1]) / (n_shards - 1)
+        res = {}
+        for mode, rate in (("closed", 0), ("open", a.cpu_rate)):
+            if mode == "open" and not rate:
+                continue
+            acc = {k: {"cpu_s": 0.0, "queries": 0} for k in roots}
+            for rnd in range(a.rounds):
+                for k, r in roots.items():
+                    c0 = proc_cpu_s(r.popen.pid)
+                    rep = load(r.url, queries, scratch, f"cpu-{k[0]}-{k[1]}-{rnd}", seconds,
+                               a.connections, rate)
+                    c1 = proc_cpu_s(r.popen.pid)
+                    ok = rep["requests"] - rep["errors"]
+                    acc[k]["cpu_s"] += c1 - c0
+                    acc[k]["queries"] += ok
+                    C.log(f"cpu {mode} {k[0]}: {k[1]} shard(s) round {rnd}: {ok} queries, "
+                          f"{(c1 - c0) * 1e6 / max(ok, 1):.1f} us root CPU/query, "
+                          f"{rep['achieved_rate']:.0f} q/s")
+            for b in binaries:
+                per_q = {s: acc[(b, s)]["cpu_s"] * 1e6 / max(acc[(b, s)]["queries"], 1)
+                         for s in (1, n_shards)}
+                per_sub = (per_q[n_shards] - per_q[1]) / (n_shards - 1)
+                res.setdefault(b, {})[mode] = {
+                    "load": f"open loop {rate}/s" if rate else f"closed loop {a.connections} connections",
+                    "root_cpu_us_per_query": {str(s): round(v, 2) for s, v in per_q.items()},
+                    "queries": {str(s): acc[(b, s)]["queries"] for s in (1, n_shards)},
+                    "root_cpu_us_per_sub_request": round(per_sub, 2),
+                    "root_cpu_us_per_query_per_shard": round(per_q[n_shards] / n_shards, 2)}
+        cur = res["current"]["closed"]
         return {"shards": n_shards, "connections": a.connections, "seconds_per_run": seconds,
-                "rounds": a.rounds, "root_cpu_us_per_query": {str(s): round(v, 2) for s, v in per_q.items()},
-                "queries": {str(s): v["queries"] for s, v in acc.items()},
-                "root_cpu_us_per_sub_request": round(per_sub, 2),
-                "root_cpu_us_per_query_per_shard": round(per_q[n_shards] / n_shards, 2),
-                "goal_us": 10, "goal_met": per_sub <= 10}
+                "rounds": a.rounds, "binaries": binaries, "variants": res,
+                "root_cpu_us_per_query": cur["root_cpu_us_per_query"], "queries": cur["queries"],
+                "root_cpu_us_per_sub_request": cur["root_cpu_us_per_sub_request"],
+                "goal_us": 10, "goal_met": cur["root_cpu_us_per_sub_request"] <= 10}
     finally:
         for r in roots.values():
             r.kill()
@@ -292,6 +316,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5, help="closed-loop seconds per cpu run")
     ap.add_argument("--connections", type=int, default=8, help="closed-loop connections (cpu)")
+    ap.add_argument("--cpu-rate", type=float, default=0,
+                    help="also measure cpu in open loop at this rate (queries/s)")
+    ap.add_argument("--baseline-root", help="another sgs-root binary measured alongside (cpu)")
     ap.add_argument("--passes", type=int, default=3, help="passes over the queries (overhead)")
     ap.add_argument("--wrk-seconds", type=int, default=5)
     ap.add_argument("--wrk-connections", type=int, default=32)
@@ -338,6 +365,10 @@ def main():
                          f"{r['client_cpu_us_per_request']:.2f} us CPU/request", ""])
         if "cpu" in summary:
             c = summary["cpu"]
+            for b, modes in c["variants"].items():
+                for m in modes.values():
+                    rows.append([f"root CPU per sub-request ({b}, {m['load']})",
+                                 f"{m['root_cpu_us_per_sub_request']:.2f} us", ""])
             rows.append(["root CPU per sub-request", f"{c['root_cpu_us_per_sub_request']:.2f} us",
                          "goal <= 10 us: " + ("met" if c["goal_met"] else "NOT met")])
         if "overhead" in summary:

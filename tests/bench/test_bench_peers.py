@@ -52,6 +52,9 @@ def test_peers_short(tmp_path):
             r = s["runs"][eng][c]
             assert r["achieved_rate"] > 0 and r["requests"] > 0 and r["errors"] == 0
             check_latency(r["latency_ms"])
+            cpu = r["cpu_ms_per_query"]
+            assert cpu["server"] > 0 and cpu["client"] > 0
+            assert abs(cpu["total"] - cpu["server"] - cpu["client"]) < 1e-3
             rep = json.load(open(out / f"{eng}-c{c}-r0.json"))
             assert rep["requests"] > 0
             if eng != "sgsearch":

@@ -4,6 +4,7 @@ return to rotation), a whole shard down (200 partial with relation gte, or
 503 when allow_partial is false; 503 within the timeout when every leaf is
 down), and a straggler (SIGSTOP) that hedging hides and that shows without it."""
 import http.client
+import os
 import signal
 import threading
 import time
@@ -237,3 +238,64 @@ def test_straggler_without_hedging_shows(idx4, cluster):
                 assert a["partial"] is True and a["total"]["relation"] == "gte", a
         assert r.took < (timeout_ms / 1000.0 + 1.0) * SLOW, (r.took, a)
     assert stalled > 0, "no answer shows the stopped replica"
+
+
+def _all_threads_stopped(pid):
+    tasks = os.listdir("/proc/%d/task" % pid)
+    for t in tasks:
+        with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                return False
+    return bool(tasks)
+
+
+def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
+    """2 shards x 2 replicas, one replica of shard 0 stopped for good (and no
+    probe to notice): every query still answers in full, far inside its
+    deadline, by the other replica; a query whose primary went to the frozen
+    one shows the hedge winning; and replica choice keeps new work off the
+    frozen replica (only its exploration share reaches it)."""
+    leaves = cluster.leaves(idx4, 2, replicas=2)
+    # A sequential client earns hedge tokens only between its queries: a
+    # generous budget keeps the bucket from being what this test measures.
+    root = cluster.root(leaves, "--probe-interval-ms", "600000", "--hedge-budget", "0.5")
+    c = Client(root.port, timeout=30)
+    for i in range(100):
+        assert c.search(q=QUERIES[i % len(QUERIES)], k=5).status == 200
+    # Freeze the replica of shard 0 the root currently prefers (the lower
+    # latency estimate), so the first queries send their primaries to it.
+    reps = Client(root.port).get("/v1/info").json["shards"][0]["replicas"]
+    best = min(reps, key=lambda x: x["latency_ewma_ms"])["url"]
+    frozen = [lf for lf in leaves[0] if lf.url == best][0]
+    timeout_ms, n = 3000, 60
+    replies = []
+    frozen.signal(signal.SIGSTOP)
+    try:
+        # The stop reaches a process's threads one after another (each must
+        # run to stop itself): wait until all of them are stopped.
+        _wait(lambda: _all_threads_stopped(frozen.pid), 10, "every thread of the leaf stopped")
+        for i in range(n):
+            replies.append(c.search(q=QUERIES[i % len(QUERIES)], k=5, timeout_ms=timeout_ms))
+    finally:
+        frozen.signal(signal.SIGCONT)
+    hedged = 0
+    for i, r in enumerate(replies):
+        assert r.status == 200, r
+        a = r.json
+        assert a["partial"] is False and a["timed_out"] is False, a
+        d0 = [d for d in a["shards"]["details"] if d["shard"] == 0][0]
+        assert d0["status"] == "ok" and d0["replica"] != frozen.url, d0
+        # A hedge that won rescued a primary stuck on the frozen replica (a
+        # hedge that lost went to the frozen one after a slow primary).
+        hedged += d0["hedge_won"]
+        # Stuck on the frozen replica, a query waits for the hedge delay
+        # (at most --hedge-max-ms, 100 ms), never for its deadline.
+        assert a["took_ms"] < timeout_ms / 3, a
+    m = metrics(root.port)
+    sent = sum(v for k, v in m.items() if k.startswith("sgs_root_hedges_sent_total"))
+    won = sum(v for k, v in m.items() if k.startswith("sgs_root_hedges_won_total"))
+    assert hedged > 0 and sent >= hedged and won >= hedged
+    # Two distinct draws: after its first stall the frozen replica costs
+    # more, so only the 1-in-16 uniform picks (half of them it) reach it;
+    # draws with replacement would send it about a quarter of the queries.
+    assert hedged <= n // 5, "%d of %d queries were sent to the frozen replica" % (hedged, n)
