@@ -41,6 +41,8 @@ typedef struct leaf_config {
     int64_t threads; /* 0: one per core */
     int64_t max_inflight;
     int64_t conn_timeout_s;
+    int64_t max_connections;
+    int64_t max_per_ip; /* 0: no limit */
     uint64_t max_body;
     int64_t drain_timeout_ms;
     const char *log_level;

@@ -349,3 +349,96 @@ def test_sigterm_with_a_stuck_reload_exits_within_the_drain_timeout(tmp_path, ho
         assert r.status == 503 and r.json["error"]["type"] == "draining", (r.status, r.body)
     assert len(answers) == (1 if how == "post" else 0)
     assert "reload_abandoned" in leaf.stderr()
+
+
+def _open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def _half_open(port, n):
+    """n connections that each send half a request and then nothing."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            s.sendall(b"POST /v1/shard/search HTTP/1.1\r\nHost: x\r\nContent-Le")
+        except OSError:  # refused at once: over the connection limit
+            pass
+        socks.append(s)
+    return socks
+
+
+def _closed_by_server(s):
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, socket.timeout):
+        return True
+
+
+def test_slow_clients_time_out_and_are_capped_by_the_connection_limit(index):
+    """200 half-sent requests: the leaf keeps at most --max-connections of
+    them (its descriptors stay bounded), closes each after --conn-timeout-s
+    without progress, and a normal request is answered afterwards."""
+    with sgs.Leaf(index, "--conn-timeout-s", "1", "--max-connections", "40") as leaf:
+        base = _open_fds(leaf.pid)
+        socks = _half_open(leaf.port, 200)
+        try:
+            held = _open_fds(leaf.pid) - base
+            assert held <= 40, "the leaf holds %d connections, the limit is 40" % held
+            for s in socks:  # every one is closed by the server, none answered
+                s.settimeout(30 * sgs.SLOW)
+                assert _closed_by_server(s)
+        finally:
+            for s in socks:
+                s.close()
+        deadline = time.monotonic() + 30 * sgs.SLOW
+        while True:
+            try:
+                r = sgs.Http(leaf.url, timeout=10).post("/v1/shard/search",
+                                                        json_body={"q": "alpha", "k": 1})
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "no answer after the slow clients left"
+                time.sleep(0.05)
+        assert r.status == 200, r.body
+        assert _open_fds(leaf.pid) - base <= 2
+
+
+def test_connection_limit_is_lowered_to_fit_the_open_file_limit(index, tmp_path):
+    """With a hard open-file limit too small for the default --max-connections, the leaf
+    raises its soft limit to the hard one, lowers the connection limit to fit
+    (saying so) and, flooded, never runs out of descriptors: requests are
+    answered again once the flood times out."""
+    wrapper = tmp_path / "limited-leaf"
+    wrapper.write_text('#!/bin/sh\nulimit -Sn 200 && ulimit -Hn 300 && exec "%s" "$@"\n'
+                       % sgs.SGS_LEAF)
+    wrapper.chmod(0o755)
+
+    class LimitedLeaf(sgs.Leaf):
+        binary = str(wrapper)
+
+    with LimitedLeaf(index, "--conn-timeout-s", "1") as leaf:  # default limit 4096
+        with open("/proc/%d/limits" % leaf.pid) as f:
+            line = [x for x in f if x.startswith("Max open files")][0]
+        assert line.split()[3] == "300", line
+        socks = _half_open(leaf.port, 400)
+        try:
+            assert _open_fds(leaf.pid) < 300
+            for s in socks:
+                s.settimeout(30 * sgs.SLOW)
+                assert _closed_by_server(s)
+        finally:
+            for s in socks:
+                s.close()
+        r = None
+        deadline = time.monotonic() + 30 * sgs.SLOW
+        while r is None:
+            try:
+                r = sgs.Http(leaf.url, timeout=10).get("/healthz")
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert r.status == 200
+    err = leaf.stderr()
+    assert "http_limits" in err and "not 4096" in err, err[-2000:]
+    assert "Too many open files" not in err, err[-2000:]
