@@ -40,6 +40,26 @@ static const char *const tmp_suffix[TMP_COUNT] = {
 
 #define TABLE_END (SGS_SHARD_HEADER_SIZE + SGS_SECTION_COUNT * SGS_SHARD_SECTION_ENTRY_SIZE)
 
+/* One term's postings being encoded; see sgs_term_encoder_begin. */
+struct sgs_term_encoder {
+    const uint32_t *doc_len; /* borrowed from the writer */
+    uint64_t n_docs, corpus_n_docs;
+    double avg_len;
+    bool in_term;
+    uint32_t shard_df, n_added;
+    int64_t last_doc;
+    double idf;
+    double max_score;
+    bool dense;
+    uint32_t block_docs[SGS_BLOCK_LEN], block_tfs[SGS_BLOCK_LEN];
+    size_t block_n;
+    double block_max;
+    sgs_buf skips, data; /* skip entries (or tf entries) and block data */
+    uint64_t *bitset;    /* dense terms: ceil(n_docs / 64) words */
+    size_t bitset_words; /* allocated */
+    sgs_buf ranks;       /* dense terms: the rank table */
+};
+
 struct sgs_shard_writer {
     char *path;
     char *tmp_path[TMP_COUNT];
@@ -67,16 +87,10 @@ struct sgs_shard_writer {
     bool in_term;
     char term[SGS_TOKEN_MAX_BYTES];
     size_t term_len;
-    uint32_t shard_df, global_df, n_added;
-    int64_t last_doc;
-    double idf;
-    double max_score;
+    uint32_t shard_df, global_df;
     bool dense;
-    uint32_t block_docs[SGS_BLOCK_LEN], block_tfs[SGS_BLOCK_LEN];
-    size_t block_n;
-    double block_max;
-    sgs_buf skips, data; /* skip entries (or tf entries) and block data */
-    uint64_t *bitset;    /* dense terms: ceil(n_docs / 64) words */
+    uint64_t term_start; /* POSTINGS offset of the current term */
+    sgs_term_encoder *enc; /* encodes terms given through begin_term/add_posting */
     bool finished;
 };
 
@@ -116,8 +130,6 @@ sgs_shard_writer *sgs_shard_writer_new(const char *path, uint32_t shard_id, uint
     w->shard_id = shard_id;
     w->shard_count = shard_count;
     w->generation = generation;
-    sgs_buf_init(&w->skips);
-    sgs_buf_init(&w->data);
     w->postings_xxh = XXH3_createState();
     if (w->postings_xxh == NULL)
         abort();
@@ -200,132 +212,231 @@ static int postings_pad(sgs_shard_writer *w, size_t align, sgs_err *err)
     return rem ? postings_write(w, zeros, align - rem, err) : 0;
 }
 
-int sgs_shard_writer_begin_term(sgs_shard_writer *w, const char *term, size_t len,
-                                uint32_t shard_df, uint32_t global_df, sgs_err *err)
+sgs_term_encoder *sgs_shard_writer_new_encoder(const sgs_shard_writer *w)
 {
-    if (!w->corpus_set || w->in_term || len == 0 || len > SGS_TOKEN_MAX_BYTES || shard_df == 0 ||
-        shard_df > w->n_docs || global_df < shard_df || global_df > w->corpus_n_docs)
-        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: bad begin_term for '%.*s'",
-                           (int)len, term);
-    if (w->n_terms > 0 && term_cmp(w->prev_term, w->prev_term_len, term, len) >= 0)
-        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: term '%.*s' out of order",
-                           (int)len, term);
-    w->in_term = true;
-    memcpy(w->term, term, len);
-    w->term_len = len;
-    w->shard_df = shard_df;
-    w->global_df = global_df;
-    w->n_added = 0;
-    w->last_doc = -1;
-    w->idf = sgs_bm25_idf(w->corpus_n_docs, global_df);
-    w->max_score = 0;
-    w->block_n = 0;
-    w->block_max = 0;
-    w->dense = sgs_shard_term_is_dense(shard_df, w->n_docs);
-    sgs_buf_reset(&w->skips);
-    sgs_buf_reset(&w->data);
-    if (w->dense) {
-        size_t words = (size_t)((w->n_docs + 63) / 64);
-        if (w->bitset == NULL)
-            w->bitset = sgs_xmalloc(words * 8);
-        memset(w->bitset, 0, words * 8);
+    sgs_term_encoder *e = sgs_xcalloc(1, sizeof *e);
+    e->doc_len = w->doc_len;
+    e->n_docs = w->n_docs;
+    e->corpus_n_docs = w->corpus_n_docs;
+    e->avg_len = w->avg_len;
+    sgs_buf_init(&e->skips);
+    sgs_buf_init(&e->data);
+    sgs_buf_init(&e->ranks);
+    return e;
+}
+
+void sgs_term_encoder_free(sgs_term_encoder *e)
+{
+    if (e == NULL)
+        return;
+    sgs_buf_fini(&e->skips);
+    sgs_buf_fini(&e->data);
+    sgs_buf_fini(&e->ranks);
+    free(e->bitset);
+    free(e);
+}
+
+int sgs_term_encoder_begin(sgs_term_encoder *e, uint32_t shard_df, uint32_t global_df,
+                           sgs_err *err)
+{
+    if (e->in_term || shard_df == 0 || shard_df > e->n_docs || global_df < shard_df ||
+        global_df > e->corpus_n_docs)
+        return sgs_err_set(err, SGS_EINTERNAL, "term encoder: bad begin (df %u of %u)", shard_df,
+                           global_df);
+    e->in_term = true;
+    e->shard_df = shard_df;
+    e->n_added = 0;
+    e->last_doc = -1;
+    e->idf = sgs_bm25_idf(e->corpus_n_docs, global_df);
+    e->max_score = 0;
+    e->block_n = 0;
+    e->block_max = 0;
+    e->dense = sgs_shard_term_is_dense(shard_df, e->n_docs);
+    sgs_buf_reset(&e->skips);
+    sgs_buf_reset(&e->data);
+    sgs_buf_reset(&e->ranks);
+    if (e->dense) {
+        size_t words = (size_t)((e->n_docs + 63) / 64);
+        if (e->bitset == NULL) {
+            e->bitset = sgs_xmalloc(words * 8);
+            e->bitset_words = words;
+        }
+        memset(e->bitset, 0, words * 8);
     }
     return 0;
 }
 
 /* Packs the buffered block: doc gaps and tfs for sparse terms, tfs alone
  * for dense ones, and records its skip (or tf table) entry. */
-static void flush_block(sgs_shard_writer *w)
+static void flush_block(sgs_term_encoder *e)
 {
-    size_t n = w->block_n;
+    size_t n = e->block_n;
     if (n == 0)
         return;
     uint8_t entry[SGS_SHARD_SKIP_ENTRY_SIZE] = {0};
-    uint32_t data_off = (uint32_t)w->data.len;
-    if (w->dense) {
+    uint32_t data_off = (uint32_t)e->data.len;
+    if (e->dense) {
         uint32_t vals[SGS_BLOCK_LEN];
         for (size_t i = 0; i < n; i++)
-            vals[i] = w->block_tfs[i] - 1;
+            vals[i] = e->block_tfs[i] - 1;
         unsigned bits = sgs_bits_max(vals, n);
         /* All-one tfs pack to no bytes; the buffer may still be unallocated. */
         if (sgs_packed_size(n, bits) > 0) {
-            sgs_buf_reserve(&w->data, sgs_packed_size(n, bits));
-            w->data.len += sgs_pack(vals, n, bits, w->data.data + w->data.len);
+            sgs_buf_reserve(&e->data, sgs_packed_size(n, bits));
+            e->data.len += sgs_pack(vals, n, bits, e->data.data + e->data.len);
         }
         put_u32(entry, data_off);
         entry[4] = (uint8_t)bits;
-        sgs_buf_append(&w->skips, entry, SGS_SHARD_TF_ENTRY_SIZE);
+        sgs_buf_append(&e->skips, entry, SGS_SHARD_TF_ENTRY_SIZE);
     } else {
-        uint32_t prev = w->n_added == n ? UINT32_MAX : 0;
-        if (w->n_added > n)
-            prev = sgs_load_u32(w->skips.data + w->skips.len - SGS_SHARD_SKIP_ENTRY_SIZE);
+        uint32_t prev = e->n_added == n ? UINT32_MAX : 0;
+        if (e->n_added > n)
+            prev = sgs_load_u32(e->skips.data + e->skips.len - SGS_SHARD_SKIP_ENTRY_SIZE);
         unsigned doc_bits, tf_bits;
-        sgs_buf_reserve(&w->data, sgs_block_max_bytes());
-        w->data.len += sgs_block_encode(w->block_docs, w->block_tfs, n, prev,
-                                        w->data.data + w->data.len, &doc_bits, &tf_bits);
-        put_u32(entry, w->block_docs[n - 1]);
+        sgs_buf_reserve(&e->data, sgs_block_max_bytes());
+        e->data.len += sgs_block_encode(e->block_docs, e->block_tfs, n, prev,
+                                        e->data.data + e->data.len, &doc_bits, &tf_bits);
+        put_u32(entry, e->block_docs[n - 1]);
         put_u32(entry + 4, data_off);
-        put_f32(entry + 8, sgs_float_ceil(w->block_max));
+        put_f32(entry + 8, sgs_float_ceil(e->block_max));
         entry[12] = (uint8_t)doc_bits;
         entry[13] = (uint8_t)tf_bits;
         entry[14] = (uint8_t)(n - 1);
-        sgs_buf_append(&w->skips, entry, SGS_SHARD_SKIP_ENTRY_SIZE);
+        sgs_buf_append(&e->skips, entry, SGS_SHARD_SKIP_ENTRY_SIZE);
     }
-    w->block_n = 0;
-    w->block_max = 0;
+    e->block_n = 0;
+    e->block_max = 0;
+}
+
+int sgs_term_encoder_add(sgs_term_encoder *e, uint32_t doc, uint32_t tf, sgs_err *err)
+{
+    if (!e->in_term || (int64_t)doc <= e->last_doc || doc >= e->n_docs || tf == 0 ||
+        e->n_added >= e->shard_df)
+        return sgs_err_set(err, SGS_EINTERNAL, "term encoder: bad posting (doc %u, tf %u)", doc,
+                           tf);
+    double score = sgs_bm25_score(e->idf, tf, sgs_bm25_norm(e->doc_len[doc], e->avg_len));
+    if (score > e->max_score)
+        e->max_score = score;
+    if (score > e->block_max)
+        e->block_max = score;
+    e->last_doc = doc;
+    e->block_docs[e->block_n] = doc;
+    e->block_tfs[e->block_n] = tf;
+    e->block_n++;
+    e->n_added++;
+    if (e->dense)
+        e->bitset[doc / 64] |= 1ULL << (doc % 64);
+    if (e->block_n == SGS_BLOCK_LEN)
+        flush_block(e);
+    return 0;
+}
+
+int sgs_term_encoder_end(sgs_term_encoder *e, sgs_encoded_term *out, sgs_err *err)
+{
+    if (!e->in_term || e->n_added != e->shard_df)
+        return sgs_err_set(err, SGS_EINTERNAL, "term encoder: %u of %u postings", e->n_added,
+                           e->shard_df);
+    flush_block(e);
+    e->in_term = false;
+    memset(out, 0, sizeof *out);
+    out->dense = e->dense;
+    out->max_score = sgs_float_ceil(e->max_score);
+    if (e->dense) {
+        size_t words = (size_t)((e->n_docs + 63) / 64);
+        size_t n_ranks = (words + SGS_SHARD_RANK_WORDS - 1) / SGS_SHARD_RANK_WORDS;
+        uint32_t rank = 0;
+        sgs_buf_reserve(&e->ranks, n_ranks * 4);
+        for (size_t r = 0; r < n_ranks; r++) {
+            put_u32(e->ranks.data + 4 * r, rank);
+            for (size_t i = r * SGS_SHARD_RANK_WORDS; i < words && i < (r + 1) * SGS_SHARD_RANK_WORDS;
+                 i++)
+                rank += (uint32_t)__builtin_popcountll(e->bitset[i]);
+        }
+        e->ranks.len = n_ranks * 4;
+        out->part[out->n_parts] = e->bitset;
+        out->part_len[out->n_parts++] = words * 8;
+        out->part[out->n_parts] = e->ranks.data;
+        out->part_len[out->n_parts++] = e->ranks.len;
+    }
+    out->part[out->n_parts] = e->skips.data;
+    out->part_len[out->n_parts++] = e->skips.len;
+    out->part[out->n_parts] = e->data.data;
+    out->part_len[out->n_parts++] = e->data.len;
+    return 0;
+}
+
+int sgs_shard_writer_begin_term(sgs_shard_writer *w, const char *term, size_t len,
+                                uint32_t shard_df, uint32_t global_df, sgs_err *err)
+{
+    int rc = sgs_shard_writer_begin_raw_term(w, term, len, shard_df, global_df,
+                                             sgs_shard_term_is_dense(shard_df, w->n_docs), err);
+    if (rc != 0)
+        return rc;
+    if (w->enc == NULL)
+        w->enc = sgs_shard_writer_new_encoder(w);
+    return sgs_term_encoder_begin(w->enc, shard_df, global_df, err);
 }
 
 int sgs_shard_writer_add_posting(sgs_shard_writer *w, uint32_t doc, uint32_t tf, sgs_err *err)
 {
-    if (!w->in_term || (int64_t)doc <= w->last_doc || doc >= w->n_docs || tf == 0 ||
-        w->n_added >= w->shard_df)
-        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: bad posting (doc %u, tf %u) for '%.*s'",
-                           doc, tf, (int)w->term_len, w->term);
-    double score = sgs_bm25_score(w->idf, tf, sgs_bm25_norm(w->doc_len[doc], w->avg_len));
-    if (score > w->max_score)
-        w->max_score = score;
-    if (score > w->block_max)
-        w->block_max = score;
-    w->last_doc = doc;
-    w->block_docs[w->block_n] = doc;
-    w->block_tfs[w->block_n] = tf;
-    w->block_n++;
-    w->n_added++;
-    if (w->dense)
-        w->bitset[doc / 64] |= 1ULL << (doc % 64);
-    if (w->block_n == SGS_BLOCK_LEN)
-        flush_block(w);
-    return 0;
+    if (!w->in_term || w->enc == NULL || !w->enc->in_term)
+        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: add_posting outside a term");
+    return sgs_term_encoder_add(w->enc, doc, tf, err);
 }
 
 int sgs_shard_writer_end_term(sgs_shard_writer *w, sgs_err *err)
 {
-    if (!w->in_term || w->n_added != w->shard_df)
+    if (!w->in_term || w->enc == NULL || !w->enc->in_term ||
+        w->enc->n_added != w->enc->shard_df)
         return sgs_err_set(err, SGS_EINTERNAL, "shard writer: term '%.*s' has %u of %u postings",
-                           (int)w->term_len, w->term, w->n_added, w->shard_df);
-    flush_block(w);
-    sgs_ofile *out = w->out;
-    postings_pad(w, w->dense ? 8 : 4, err);
-    uint64_t start = sgs_ofile_size(out) - TABLE_END;
-    if (w->dense) {
-        size_t words = (size_t)((w->n_docs + 63) / 64);
-        size_t n_ranks = (words + SGS_SHARD_RANK_WORDS - 1) / SGS_SHARD_RANK_WORDS;
-        postings_write(w, w->bitset, words * 8, err);
-        uint32_t rank = 0;
-        for (size_t r = 0; r < n_ranks; r++) {
-            uint8_t v[4];
-            put_u32(v, rank);
-            postings_write(w, v, 4, err);
-            for (size_t i = r * SGS_SHARD_RANK_WORDS; i < words && i < (r + 1) * SGS_SHARD_RANK_WORDS;
-                 i++)
-                rank += (uint32_t)__builtin_popcountll(w->bitset[i]);
-        }
-    }
-    postings_write(w, w->skips.data, w->skips.len, err);
-    int rc = postings_write(w, w->data.data, w->data.len, err);
+                           (int)w->term_len, w->term, w->enc ? w->enc->n_added : 0, w->shard_df);
+    sgs_encoded_term t;
+    int rc = sgs_term_encoder_end(w->enc, &t, err);
+    for (size_t i = 0; i < t.n_parts && rc == 0; i++)
+        rc = sgs_shard_writer_raw_postings(w, t.part[i], t.part_len[i], err);
     if (rc != 0)
         return rc;
-    uint64_t size = sgs_ofile_size(out) - TABLE_END - start;
+    return sgs_shard_writer_end_raw_term(w, t.max_score, err);
+}
+
+int sgs_shard_writer_begin_raw_term(sgs_shard_writer *w, const char *term, size_t len,
+                                    uint32_t shard_df, uint32_t global_df, bool dense,
+                                    sgs_err *err)
+{
+    if (!w->corpus_set || w->in_term || len == 0 || len > SGS_TOKEN_MAX_BYTES || shard_df == 0 ||
+        shard_df > w->n_docs || global_df < shard_df || global_df > w->corpus_n_docs ||
+        dense != (bool)sgs_shard_term_is_dense(shard_df, w->n_docs))
+        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: bad begin_term for '%.*s'",
+                           (int)len, term);
+    if (w->n_terms > 0 && term_cmp(w->prev_term, w->prev_term_len, term, len) >= 0)
+        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: term '%.*s' out of order",
+                           (int)len, term);
+    int rc = postings_pad(w, dense ? 8 : 4, err);
+    if (rc != 0)
+        return rc;
+    w->in_term = true;
+    memcpy(w->term, term, len);
+    w->term_len = len;
+    w->shard_df = shard_df;
+    w->global_df = global_df;
+    w->dense = dense;
+    w->term_start = sgs_ofile_size(w->out) - TABLE_END;
+    return 0;
+}
+
+int sgs_shard_writer_raw_postings(sgs_shard_writer *w, const void *data, size_t n, sgs_err *err)
+{
+    if (!w->in_term)
+        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: postings outside a term");
+    return n ? postings_write(w, data, n, err) : 0;
+}
+
+int sgs_shard_writer_end_raw_term(sgs_shard_writer *w, float max_score, sgs_err *err)
+{
+    if (!w->in_term)
+        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: end_term outside a term");
+    uint64_t start = w->term_start;
+    uint64_t size = sgs_ofile_size(w->out) - TABLE_END - start;
 
     uint8_t e[SGS_SHARD_TERM_ENTRY_SIZE] = {0};
     uint64_t hash = sgs_hash64(w->term, w->term_len);
@@ -335,11 +446,11 @@ int sgs_shard_writer_end_term(sgs_shard_writer *w, sgs_err *err)
     put_u32(e + 24, (uint32_t)w->term_strings_size);
     put_u32(e + 28, w->shard_df);
     put_u32(e + 32, w->global_df);
-    put_f32(e + 36, sgs_float_ceil(w->max_score));
+    put_f32(e + 36, max_score);
     e[40] = (uint8_t)w->term_len;
     e[41] = w->dense ? SGS_POSTINGS_BITSET : SGS_POSTINGS_BLOCKS;
     sgs_ofile_write(w->tmp[TMP_TERM_ENTRIES], e, sizeof e, err);
-    rc = sgs_ofile_write(w->tmp[TMP_TERM_STRINGS], w->term, w->term_len, err);
+    int rc = sgs_ofile_write(w->tmp[TMP_TERM_STRINGS], w->term, w->term_len, err);
     if (rc != 0)
         return rc;
     if (w->term_strings_size + w->term_len > UINT32_MAX)
@@ -521,9 +632,7 @@ void sgs_shard_writer_free(sgs_shard_writer *w)
     }
     if (w->postings_xxh != NULL)
         XXH3_freeState(w->postings_xxh);
-    sgs_buf_fini(&w->skips);
-    sgs_buf_fini(&w->data);
-    free(w->bitset);
+    sgs_term_encoder_free(w->enc);
     free(w->doc_len);
     free(w->term_hashes);
     free(w->path);

@@ -8,10 +8,17 @@
  * document (doc ids are assigned in call order), sgs_shard_writer_set_corpus,
  * then for every term in strictly increasing byte order begin_term,
  * add_posting for each document in increasing doc id order, end_term; then
- * sgs_shard_writer_finish. Calls out of this order fail with SGS_EINTERNAL. */
+ * sgs_shard_writer_finish. Calls out of this order fail with SGS_EINTERNAL.
+ *
+ * A term's postings may instead be encoded apart from the writer, on another
+ * thread, by a term encoder the writer made (it reads the writer's document
+ * lengths, so it lives between set_corpus and finish), and appended later
+ * with begin_raw_term / raw_postings / end_raw_term: the bytes are the same
+ * as begin_term / add_posting / end_term would write. */
 #ifndef SGS_COMMON_SHARD_WRITER_H
 #define SGS_COMMON_SHARD_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +54,48 @@ int sgs_shard_writer_add_posting(sgs_shard_writer *w, uint32_t doc, uint32_t tf,
 
 /* Ends the current term; exactly shard_df postings must have been added. */
 int sgs_shard_writer_end_term(sgs_shard_writer *w, sgs_err *err);
+
+/* One term's encoded postings: the bytes are part[0 .. n_parts) in order;
+ * they stay valid until the encoder's next begin. */
+typedef struct sgs_encoded_term {
+    const void *part[4];
+    size_t part_len[4];
+    size_t n_parts;
+    bool dense;      /* the BITSET encoding */
+    float max_score; /* the term entry's max score */
+} sgs_encoded_term;
+
+typedef struct sgs_term_encoder sgs_term_encoder;
+
+/* A term encoder for this writer's shard; call after set_corpus. It borrows
+ * the writer's document lengths, and one encoder serves one thread. Free
+ * with sgs_term_encoder_free() before the writer is finished. */
+sgs_term_encoder *sgs_shard_writer_new_encoder(const sgs_shard_writer *w);
+
+/* Frees an encoder; NULL is a no-op. */
+void sgs_term_encoder_free(sgs_term_encoder *e);
+
+/* Starts encoding a term with these document frequencies (as begin_term). */
+int sgs_term_encoder_begin(sgs_term_encoder *e, uint32_t shard_df, uint32_t global_df,
+                           sgs_err *err);
+
+/* Adds the current term's posting for doc (increasing) with frequency tf >= 1. */
+int sgs_term_encoder_add(sgs_term_encoder *e, uint32_t doc, uint32_t tf, sgs_err *err);
+
+/* Ends the term (exactly shard_df postings added) and describes its bytes in *out. */
+int sgs_term_encoder_end(sgs_term_encoder *e, sgs_encoded_term *out, sgs_err *err);
+
+/* Starts a term encoded elsewhere (order and df rules as begin_term; dense
+ * must be the encoder's choice) and aligns the postings for it. */
+int sgs_shard_writer_begin_raw_term(sgs_shard_writer *w, const char *term, size_t len,
+                                    uint32_t shard_df, uint32_t global_df, bool dense,
+                                    sgs_err *err);
+
+/* Appends n bytes of the current raw term's encoded postings. */
+int sgs_shard_writer_raw_postings(sgs_shard_writer *w, const void *data, size_t n, sgs_err *err);
+
+/* Ends the current raw term, recording its entry with max_score. */
+int sgs_shard_writer_end_raw_term(sgs_shard_writer *w, float max_score, sgs_err *err);
 
 /* Writes the dictionary, metadata, section table and header, fsyncs and
  * closes the file, removes the temporary files, and reports the file's size

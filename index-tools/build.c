@@ -5,10 +5,12 @@
  *   worker   parses a chunk's lines into document records (docparse.h),
  *            waits until the chunk is committed, then inverts its documents
  *            into its own table, spilling sorted runs past its memory share;
- *   commit   (main) walks chunks in input order: rejects duplicates,
- *            assigns each document its shard-local doc id, and streams ids,
- *            stored fields and lengths into the shard writers.
- * Then every run is merged into the shard writers (merge.h), the shards are
+ *   commit   (main) walks chunks in input order: rejects duplicates
+ *            (idset.h: bounded table, spilled sorted ids), assigns each
+ *            document its shard-local doc id, and streams ids, stored
+ *            fields and lengths into the shard writers.
+ * Then every run is merged into the shard writers by term range on
+ * --merge-threads threads (merge.h), the shards are
  * finished and the manifest is written. Everything is built in a temporary
  * directory beside --out and renamed into place only when complete, so an
  * interrupted or failed build never leaves anything that looks like an index.
@@ -27,10 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "common/buf.h"
 #include "common/flags.h"
@@ -42,6 +44,7 @@
 #include "common/tokenize.h"
 #include "index-tools/commands.h"
 #include "index-tools/docparse.h"
+#include "index-tools/idset.h"
 #include "index-tools/input.h"
 #include "index-tools/invert.h"
 #include "index-tools/merge.h"
@@ -58,6 +61,7 @@ typedef struct build_config {
     const char *text_fields_csv;
     const char *store_fields_csv;
     int64_t threads;
+    int64_t merge_threads;
     uint64_t mem_limit;
     uint64_t max_line_bytes;
     bool strict;
@@ -382,45 +386,6 @@ static void *worker_main(void *arg)
 
 /* ---- commit (main thread) ---------------------------------------------- */
 
-/* A set of 128-bit id hashes for duplicate detection. */
-typedef struct id_set {
-    XXH128_hash_t *slots;
-    size_t n_slots, n;
-} id_set;
-
-/* Inserts; returns false when the id was already there. */
-static bool id_set_insert(id_set *s, const char *id, size_t len)
-{
-    if ((s->n + 1) * 10 > s->n_slots * 7) {
-        size_t n = s->n_slots ? s->n_slots * 2 : 1u << 16;
-        XXH128_hash_t *slots = sgs_xcalloc(n, sizeof *slots);
-        for (size_t i = 0; i < s->n_slots; i++) {
-            XXH128_hash_t h = s->slots[i];
-            if (h.low64 == 0 && h.high64 == 0)
-                continue;
-            size_t j = h.low64 & (n - 1);
-            while (slots[j].low64 != 0 || slots[j].high64 != 0)
-                j = (j + 1) & (n - 1);
-            slots[j] = h;
-        }
-        free(s->slots);
-        s->slots = slots;
-        s->n_slots = n;
-    }
-    XXH128_hash_t h = XXH3_128bits(id, len);
-    if (h.low64 == 0 && h.high64 == 0)
-        h.low64 = 1;
-    size_t j = h.low64 & (s->n_slots - 1);
-    while (s->slots[j].low64 != 0 || s->slots[j].high64 != 0) {
-        if (XXH128_isEqual(s->slots[j], h))
-            return false;
-        j = (j + 1) & (s->n_slots - 1);
-    }
-    s->slots[j] = h;
-    s->n++;
-    return true;
-}
-
 typedef struct commit_stats {
     uint64_t lines, docs, tokens, rejected;
     uint64_t by_kind[IDX_BAD_COUNT];
@@ -438,7 +403,7 @@ static void report_bad(commit_stats *st, int kind, uint64_t line_no, const char 
         sgs_log(SGS_LOG_WARN, "bad_line", "more bad lines: only counts are reported from here");
 }
 
-static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, id_set *ids,
+static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, idx_idset *ids,
                         commit_stats *st, sgs_err *err)
 {
     const build_config *cfg = pl->cfg;
@@ -453,7 +418,10 @@ static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, id_s
         uint32_t *doc = &c->doc_ids[c->n_records++];
         *doc = UINT32_MAX;
         st->lines++;
-        if (rec.status == IDX_OK && !id_set_insert(ids, rec.id, rec.id_len)) {
+        bool fresh = true;
+        if (rec.status == IDX_OK && idx_idset_insert(ids, rec.id, rec.id_len, &fresh, err) != 0)
+            return err->code;
+        if (rec.status == IDX_OK && !fresh) {
             char msg[1200];
             int n = snprintf(msg, sizeof msg, "id '%.*s' seen before; the first one is kept",
                              (int)(rec.id_len > 1024 ? 1024 : rec.id_len), rec.id);
@@ -486,6 +454,15 @@ static int commit_chunk(pipeline *pl, chunk *c, sgs_shard_writer **writers, id_s
 }
 
 /* ---- progress ---------------------------------------------------------- */
+
+/* CPU time of the whole process so far, user plus system. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now_s(void)
 {
@@ -662,6 +639,9 @@ int idx_build_main(int argc, char **argv)
          "comma-separated fields returned with hits", &cfg.store_fields_csv, 0, 0},
         {"threads", "SGS_INDEX_THREADS", SGS_FLAG_INT, "0", "worker threads (0: one per core)",
          &cfg.threads, 0, 256},
+        {"merge-threads", "SGS_INDEX_MERGE_THREADS", SGS_FLAG_INT, "0",
+         "threads merging the spilled runs, by term range (0: --threads)", &cfg.merge_threads,
+         0, 256},
         {"mem-limit", "SGS_INDEX_MEM_LIMIT", SGS_FLAG_SIZE, "1G",
          "memory for inversion; past it sorted runs spill to disk", &cfg.mem_limit, 0, 0},
         {"max-line-bytes", "SGS_INDEX_MAX_LINE_BYTES", SGS_FLAG_SIZE, "16M",
@@ -801,7 +781,8 @@ int idx_build_main(int argc, char **argv)
     for (int64_t i = 0; i < cfg.threads; i++)
         pthread_create(&workers[i], NULL, worker_main, &pl);
 
-    id_set ids = {0};
+    /* The id set's table gets a sixteenth of the limit; past it, ids spill. */
+    idx_idset *ids = idx_idset_new(tmp_dir, (size_t)(cfg.mem_limit / 16));
     commit_stats st = {0};
     double last_progress = t0;
     for (uint64_t seq = 0;; seq++) {
@@ -815,12 +796,12 @@ int idx_build_main(int argc, char **argv)
         if (stop)
             break;
         sgs_err cerr = {0};
-        if (commit_chunk(&pl, c, writers, &ids, &st, &cerr) != 0) {
+        if (commit_chunk(&pl, c, writers, ids, &st, &cerr) != 0) {
             fail_pipeline(&pl, &cerr);
             break;
         }
         atomic_store(&pl.per_doc_bytes,
-                     ids.n_slots * sizeof(XXH128_hash_t) + (size_t)st.docs * sizeof(uint32_t));
+                     idx_idset_memory(ids) + (size_t)st.docs * sizeof(uint32_t));
         pthread_mutex_lock(&pl.mu);
         c->state = SLOT_COMMITTED;
         pthread_cond_broadcast(&pl.cv);
@@ -834,7 +815,8 @@ int idx_build_main(int argc, char **argv)
     for (int64_t i = 0; i < cfg.threads; i++)
         pthread_join(workers[i], NULL);
     free(workers);
-    free(ids.slots);
+    uint64_t ids_spilled = idx_idset_spilled(ids);
+    idx_idset_free(ids);
     if (cfg.progress)
         print_progress(&pl, &st, t0, true);
     if (pl.failed) {
@@ -856,12 +838,20 @@ int idx_build_main(int argc, char **argv)
     for (int64_t s = 0; s < cfg.n_shards; s++)
         sgs_shard_writer_set_corpus(writers[s], st.docs, avg_len);
     uint64_t n_terms = 0, n_postings = 0;
+    uint32_t n_ranges = 1;
+    double cpu_merge = cpu_s();
     if (idx_merge_runs((const char *const *)pl.run_paths, pl.n_runs, writers,
-                       (uint32_t)cfg.n_shards, cfg.mem_limit / 4, &n_terms, &n_postings,
-                       &err) != 0)
+                       (uint32_t)cfg.n_shards, cfg.mem_limit / 4,
+                       (uint32_t)(cfg.merge_threads ? cfg.merge_threads : cfg.threads), tmp_dir,
+                       &n_terms, &n_postings, &n_ranges, &err) != 0)
         goto fail;
-    for (size_t r = 0; r < pl.n_runs; r++)
+    cpu_merge = cpu_s() - cpu_merge;
+    for (size_t r = 0; r < pl.n_runs; r++) {
+        char idx_path[4200];
+        snprintf(idx_path, sizeof idx_path, "%s%s", pl.run_paths[r], IDX_RUN_INDEX_SUFFIX);
         unlink(pl.run_paths[r]);
+        unlink(idx_path);
+    }
     for (int64_t s = 0; s < cfg.n_shards; s++) {
         man.shards[s].shard = (uint32_t)s;
         man.shards[s].file = names[s];
@@ -918,13 +908,17 @@ int idx_build_main(int argc, char **argv)
                "\"docs\":%llu,\"terms\":%llu,\"postings\":%llu,\"tokens\":%llu,"
                "\"lines\":%llu,\"rejected\":%llu,\"runs\":%zu,\"input_bytes\":%llu,"
                "\"index_bytes\":%llu,\"seconds\":%.3f,\"merge_seconds\":%.3f,"
+               "\"merge_cpu_seconds\":%.3f,\"merge_ranges\":%u,\"cpu_seconds\":%.3f,"
+               "\"ids_spilled\":%llu,"
                "\"docs_per_s\":%.0f,\"mb_per_s\":%.2f",
                cfg.out_dir, (unsigned long long)generation, (long long)cfg.n_shards,
                (unsigned long long)st.docs, (unsigned long long)n_terms,
                (unsigned long long)n_postings, (unsigned long long)st.tokens,
                (unsigned long long)st.lines, (unsigned long long)st.rejected, pl.n_runs,
                (unsigned long long)pl.text_bytes, (unsigned long long)bytes, secs,
-               now_s() - t_merge, (double)st.docs / secs, (double)pl.text_bytes / secs / 1e6);
+               now_s() - t_merge, cpu_merge, n_ranges, cpu_s(), (unsigned long long)ids_spilled,
+               (double)st.docs / secs,
+               (double)pl.text_bytes / secs / 1e6);
         printf(",\"rejected_by_reason\":{");
         bool first = true;
         for (int k = 1; k < IDX_BAD_COUNT; k++)

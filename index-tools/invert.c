@@ -3,6 +3,7 @@
 #include "index-tools/invert.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,12 @@ static int cmp_terms(const void *a, const void *b, void *ctx)
     return (x->len > y->len) - (x->len < y->len);
 }
 
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static void put_varint(sgs_buf *b, uint64_t v)
 {
     while (v >= 0x80) {
@@ -202,11 +209,27 @@ int idx_inverter_spill(idx_inverter *inv, const char *path, sgs_err *err)
         order[t] = (uint32_t)t;
     qsort_r(order, inv->n_terms, sizeof *order, cmp_terms, inv);
 
+    char idx_path[4200];
+    snprintf(idx_path, sizeof idx_path, "%s%s", path, IDX_RUN_INDEX_SUFFIX);
+    sgs_ofile *idx = sgs_ofile_open(idx_path, false, err);
+    if (idx == NULL) {
+        sgs_ofile_close(out, false, NULL);
+        free(order);
+        return SGS_EIO;
+    }
+    size_t every = inv->n_terms / IDX_RUN_SAMPLES + 1;
     sgs_buf rec;
     sgs_buf_init(&rec);
     int rc = 0;
     for (size_t k = 0; k < inv->n_terms && rc == 0; k++) {
         term_rec *t = &inv->terms[order[k]];
+        if (k % every == 0) {
+            uint8_t off[8];
+            put_u64(off, sgs_ofile_size(out));
+            sgs_ofile_write(idx, off, 8, err);
+            sgs_ofile_write(idx, &t->len, 1, err);
+            sgs_ofile_write(idx, inv->arena.data + t->off, t->len, err);
+        }
         bool sorted = true;
         for (uint32_t i = 1; i < t->n && sorted; i++)
             sorted = t->p[i - 1].shard <= t->p[i].shard;
@@ -237,7 +260,15 @@ int idx_inverter_spill(idx_inverter *inv, const char *path, sgs_err *err)
     uint8_t end = 0;
     if (rc == 0)
         rc = sgs_ofile_write(out, &end, 1, err);
+    {
+        uint8_t off[9] = {0};
+        put_u64(off, sgs_ofile_size(out));
+        if (rc == 0)
+            rc = sgs_ofile_write(idx, off, 9, err);
+    }
     int close_rc = sgs_ofile_close(out, false, err);
+    int idx_rc = sgs_ofile_close(idx, false, err);
+    close_rc = close_rc ? close_rc : idx_rc;
     sgs_buf_fini(&rec);
     free(order);
     clear(inv);

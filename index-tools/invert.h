@@ -11,7 +11,13 @@
  *   u8 term length (1..255), term bytes,
  *   varint n_groups, n_groups x (varint shard, varint count), shards increasing,
  *   then for each group in order, count x (varint doc gap, varint tf), where the
- *   first gap of a group is the doc id and later gaps are doc - previous doc. */
+ *   first gap of a group is the doc id and later gaps are doc - previous doc.
+ *
+ * RUN INDEX: beside each run, at its path + IDX_RUN_INDEX_SUFFIX, a sample of
+ * its records for splitting the merge by term range: about IDX_RUN_SAMPLES
+ * entries (u64 little-endian offset of a record in the run, u8 term length,
+ * term bytes), the first record always among them, in run order; then the
+ * run's size as a u64 and a zero byte. */
 #ifndef SGS_INDEX_TOOLS_INVERT_H
 #define SGS_INDEX_TOOLS_INVERT_H
 
@@ -19,6 +25,9 @@
 #include <stdint.h>
 
 #include "common/err.h"
+
+#define IDX_RUN_INDEX_SUFFIX ".idx"
+#define IDX_RUN_SAMPLES 256
 
 typedef struct idx_inverter idx_inverter;
 
@@ -38,7 +47,8 @@ size_t idx_inverter_memory(const idx_inverter *inv);
 /* True when nothing has been added since the last spill. */
 int idx_inverter_empty(const idx_inverter *inv);
 
-/* Writes the table as a run file at path and clears it. SGS_EIO on failure. */
+/* Writes the table as a run file at path, and its run index beside it, and
+ * clears it. SGS_EIO on failure. */
 int idx_inverter_spill(idx_inverter *inv, const char *path, sgs_err *err);
 
 #endif

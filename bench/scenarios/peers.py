@@ -61,6 +61,8 @@ CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-I", C.ROOT]
 
 def pkg_flags(*names):
     """pkg-config --cflags --libs of the first name that pkg-config knows, or None."""
+    if not shutil.which("pkg-config"):
+        return None
     for n in names:
         p = subprocess.run(["pkg-config", "--cflags", "--libs", n], capture_output=True, text=True)
         if p.returncode == 0:
@@ -71,6 +73,14 @@ def pkg_flags(*names):
 def newer(target, *sources):
     return os.path.exists(target) and all(os.path.getmtime(target) >= os.path.getmtime(s)
                                           for s in sources)
+
+
+def compile_to(target, argv):
+    """Runs a compiler writing target's temporary twin, then renames it:
+    concurrent runs never see a half-written object or program."""
+    tmp = f"{target}.{os.getpid()}.tmp"
+    subprocess.run(argv + ["-o", tmp], check=True)
+    os.replace(tmp, target)
 
 
 def build_drivers():
@@ -86,8 +96,7 @@ def build_drivers():
         deps = [src, os.path.join(PEERS_SRC, "closedloop.h"), os.path.join(C.ROOT, "common", "hist.h"),
                 os.path.join(C.ROOT, "common", "mem.h")]
         if not newer(o, *deps):
-            subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", *CFLAGS, "-c", src, "-o", o],
-                           check=True)
+            compile_to(o, ["cc", "-std=c11", "-D_GNU_SOURCE", *CFLAGS, "-c", src])
         objs.append(o)
     out = {}
     specs = {
@@ -109,8 +118,7 @@ def build_drivers():
         srcp = os.path.join(PEERS_SRC, src)
         if not newer(exe, srcp, *objs):
             std = ["-std=c11"] if cc == "cc" else []
-            subprocess.run([cc, *std, *CFLAGS, srcp, *objs, *flags, "-lpthread", "-lm",
-                            "-o", exe], check=True)
+            compile_to(exe, [cc, *std, *CFLAGS, srcp, *objs, *flags, "-lpthread", "-lm"])
         out[eng] = exe
     return out
 

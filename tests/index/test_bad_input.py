@@ -4,6 +4,8 @@ leaves no index behind."""
 import gzip
 import json
 import os
+import random
+import re
 import subprocess
 
 import pytest
@@ -158,3 +160,70 @@ def test_progress_line_and_summary(tmp_path):
     for key in ("docs", "terms", "postings", "seconds", "docs_per_s", "mb_per_s", "index_bytes",
                 "rejected"):
         assert key in s
+
+
+def _far_duplicates(path, seed, n):
+    """n lines; about 1 in 20 repeats an id from anywhere earlier (so most
+    repeats are far behind, past the id set's table). Returns the lines'
+    ids and the 1-based numbers of the lines a build must reject."""
+    rng = random.Random(seed)
+    ids, seen, dups = [], set(), []
+    with open(path, "w") as f:
+        for i in range(n):
+            if ids and rng.random() < 0.05:
+                id_ = rng.choice(ids)
+            else:
+                id_ = f"d{i}"
+            if id_ in seen:
+                dups.append(i + 1)
+            else:
+                seen.add(id_)
+            ids.append(id_)
+            f.write(json.dumps({"id": id_, "title": f"line {i + 1}",
+                                "body": f"w{rng.randrange(500)} w{rng.randrange(500)}"}) + "\n")
+    return ids, dups
+
+
+def test_duplicate_ids_far_apart_past_the_id_table(tmp_path, seed):
+    """With --mem-limit 16M the id table holds about 45,000 ids; 150,000
+    lines spill most ids to the sorted file, and a repeat is caught there
+    as exactly as in the table: the first is kept, every later one is
+    reported with its line number."""
+    src = tmp_path / "in.jsonl"
+    ids, dups = _far_duplicates(src, seed, 150000)
+    r = build(src, tmp_path / "idx", 3, "--mem-limit", "16M", "--threads", "2")
+    s = summary(r)
+    assert s["ids_spilled"] > 100000, s
+    assert s["rejected_by_reason"] == {"duplicate_id": len(dups)}
+    assert s["docs"] == len(ids) - len(dups)
+    reported = [int(m) for m in re.findall(r"line (\d+): duplicate_id", r.stderr)]
+    assert reported == dups[:len(reported)] and len(reported) == 20
+    first_line = {}
+    for i, id_ in enumerate(ids):
+        first_line.setdefault(id_, i + 1)
+    docs = dump(tmp_path / "idx", "docs")
+    assert len(docs) == len(first_line)
+    for d in docs:
+        assert json.loads(d["stored"]) == {"title": f"line {first_line[d['id']]}"}
+
+
+def test_strict_stops_at_a_far_duplicate(tmp_path, seed):
+    src = tmp_path / "in.jsonl"
+    _, dups = _far_duplicates(src, seed + 1, 120000)
+    # Make the first repeat come after the table has spilled.
+    lines = open(src).read().splitlines(keepends=True)
+    lines = [ln for i, ln in enumerate(lines) if i + 1 not in dups or i + 1 > 80000]
+    src.write_text("".join(lines))
+    first = None
+    seen = set()
+    for i, ln in enumerate(lines):
+        id_ = json.loads(ln)["id"]
+        if id_ in seen:
+            first = i + 1
+            break
+        seen.add(id_)
+    assert first is not None and first > 45000
+    r = build(src, tmp_path / "idx", 2, "--mem-limit", "16M", "--strict", check=False)
+    assert r.returncode == 1
+    assert f"line {first}: duplicate_id" in r.stderr
+    assert not (tmp_path / "idx").exists()
