@@ -133,7 +133,7 @@ int main(int argc, char **argv)
         {"max-inflight", "SGS_LEAF_MAX_INFLIGHT", SGS_FLAG_INT, "1024",
          "requests handled at once; beyond it the answer is 429", &cfg.max_inflight, 1,
          1000000},
-        {"conn-timeout-s", "SGS_LEAF_CONN_TIMEOUT_S", SGS_FLAG_INT, "10",
+        {"conn-timeout-s", "SGS_LEAF_CONN_TIMEOUT_S", SGS_FLAG_INT, "15",
          "close a connection when no byte has moved on it this long (idle, or a request "
          "sent too slowly)", &cfg.conn_timeout_s, 1, 86400},
         {"max-connections", "SGS_LEAF_MAX_CONNECTIONS", SGS_FLAG_INT, "4096",

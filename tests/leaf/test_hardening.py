@@ -442,3 +442,47 @@ def test_connection_limit_is_lowered_to_fit_the_open_file_limit(index, tmp_path)
     err = leaf.stderr()
     assert "http_limits" in err and "not 4096" in err, err[-2000:]
     assert "Too many open files" not in err, err[-2000:]
+
+
+def _split(answer):
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    ctype = [l.split(b":", 1)[1].strip() for l in lines[1:] if l.lower().startswith(b"content-type:")]
+    return int(lines[0][9:12]), (ctype[0] if ctype else None), body
+
+
+def test_error_answers_are_json_where_the_leaf_makes_them(index):
+    """The leaf's own refusals are JSON with their error type; the ones
+    libmicrohttpd makes while parsing (docs/leaf.md lists them) keep their
+    documented status, or close the connection, and the leaf serves on."""
+    head = b"POST /v1/shard/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    ours = [
+        (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "not_found"),
+        (b"PUT /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+         405, "method_not_allowed"),
+        (head + b"Content-Length: 100000\r\n\r\n{}", 400, "body_too_large"),
+        (head + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % 70000 + b"a" * 70000 +
+         b"\r\n0\r\n\r\n", 400, "body_too_large"),
+        (head + b"Content-Length: 1\r\n\r\n{", 400, "invalid_json"),
+    ]
+    theirs = [
+        (b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 200000 + b"\r\n\r\n", 431),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", 400),
+        (head + b"Content-Length: -5\r\n\r\n{}", 400),
+        (head + b"Content-Length: 99999999999999999999\r\n\r\n{}", 413),
+        (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+        (b"GARBAGE\r\n\r\n", None),
+        (head + b"Transfer-Encoding: gzip\r\n\r\n{}", None),
+    ]
+    with sgs.Leaf(index) as leaf:
+        for req, status, etype in ours:
+            st, ctype, body = _split(raw(leaf.port, req))
+            assert (st, ctype) == (status, b"application/json"), (req[:80], st, ctype, body[:200])
+            assert json.loads(body)["error"]["type"] == etype, body
+        for req, status in theirs:
+            a = raw(leaf.port, req)
+            if status is None:
+                assert a == b"", a[:200]
+            else:
+                assert _split(a)[0] == status, a[:300]
+        assert sgs.http_get(leaf.url, "/healthz").status == 200
