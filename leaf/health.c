@@ -125,6 +125,7 @@ sgs_http_result leaf_info_handler(void *leaf_ptr, sgs_http_request *req)
                    draining ? "false" : "true", draining ? "true" : "false", LEAF_PROTOCOL,
                    LEAF_VERSION);
     put_json_string(out, sgs_shard_path(g->shard));
+    sgs_buf_printf(out, ",\"stored_fields\":%s", g->stored_fields_json);
     leaf_gen_leave(t, &section, g);
     sgs_buf_printf(out, ",\"reloads\":%llu,\"reload_failures\":%llu,\"last_reload_error\":",
                    (unsigned long long)atomic_load(&l->reloads),

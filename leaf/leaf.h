@@ -58,6 +58,7 @@ typedef struct leaf_gen {
     uint32_t shard_count;
     uint64_t n_docs;
     uint64_t corpus_n_docs;
+    char *stored_fields_json; /* the manifest's stored field names, a JSON array */
 } leaf_gen;
 
 /* What the metrics of a leaf are; registered once in leaf_metrics_init. */

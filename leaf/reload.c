@@ -136,6 +136,17 @@ leaf_gen *leaf_gen_open(const leaf_config *cfg, sgs_err *err)
     g->shard_count = h->shard_count;
     g->n_docs = h->n_docs;
     g->corpus_n_docs = h->corpus_n_docs;
+    sgs_buf names;
+    sgs_buf_init(&names);
+    sgs_buf_putc(&names, '[');
+    for (size_t i = 0; i < m->n_stored_fields; i++) {
+        sgs_buf_append(&names, i ? ",\"" : "\"", i ? 2 : 1);
+        sgs_buf_json_escape(&names, m->stored_fields[i], strlen(m->stored_fields[i]));
+        sgs_buf_putc(&names, '"');
+    }
+    sgs_buf_putc(&names, ']');
+    g->stored_fields_json = sgs_xstrndup((const char *)names.data, names.len);
+    sgs_buf_fini(&names);
     free(path);
     sgs_manifest_free(m);
     return g;
@@ -151,6 +162,7 @@ void leaf_gen_free(leaf_gen *g)
     if (g == NULL)
         return;
     sgs_shard_close(g->shard);
+    free(g->stored_fields_json);
     free(g);
 }
 

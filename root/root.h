@@ -69,6 +69,9 @@ struct root_replica {
     uint64_t generation;
     char last_error[160];
     char last_error_type[32];    /* what kind of error last_error is, "" with it */
+    char **stored_fields;        /* names the leaf's /v1/shard/info lists */
+    uint32_t n_stored_fields;
+    bool stored_known;           /* the leaf listed them */
     /* Breaker. */
     uint32_t consecutive_failures;
     uint32_t ejections;          /* backoff exponent */
