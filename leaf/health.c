@@ -148,20 +148,7 @@ sgs_http_result leaf_metrics_handler(void *leaf_ptr, sgs_http_request *req)
 
 sgs_http_result leaf_reload_handler(void *leaf_ptr, sgs_http_request *req)
 {
-    leaf *l = leaf_ptr;
-    leaf_thread *t = sgs_http_thread_state(req);
-    sgs_err err = {0};
-    int rc = leaf_reload(l, &err);
-    if (rc != 0) {
-        sgs_http_reply_error(req, rc, err.msg);
-        return SGS_HTTP_DONE;
-    }
-    ck_epoch_section_t section;
-    const leaf_gen *g = leaf_gen_enter(l, t, &section);
-    sgs_http_reply(req, 200, "application/json");
-    sgs_buf_printf(sgs_http_reply_body(req),
-                   "{\"reloaded\":true,\"shard\":%u,\"generation\":\"%s\",\"n_docs\":%llu}",
-                   g->shard_id, g->generation_hex, (unsigned long long)g->n_docs);
-    leaf_gen_leave(t, &section, g);
-    return SGS_HTTP_DONE;
+    /* Answered by the reloader thread: a slow reload holds no worker. */
+    leaf_reload_ask(leaf_ptr, req);
+    return SGS_HTTP_PENDING;
 }

@@ -568,7 +568,7 @@ def run_driver(exe, target, queries, out, name, conns, duration, warmup, rate=No
     argv = [exe, "--target", target, "--queries", queries, "--connections", str(conns),
                   "--duration", str(duration), "--warmup", str(warmup), "--json", js,
                   "--label", name] + (["--rate", str(rate)] if rate else [])
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 120)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 300)
     if p.returncode:
         raise RuntimeError(f"{name}: driver failed ({p.returncode}): {p.stderr[-2000:]}")
     with open(js) as f:
