@@ -169,6 +169,7 @@ bench: deps deps-bench all
 	SGS_BUILD=$(B) scripts/bench-index.sh
 	SGS_BUILD=$(B) scripts/bench-leaf.sh
 	SGS_BUILD=$(B) scripts/bench-root.sh
+	SGS_BUILD=$(B) scripts/bench-peers.sh
 
 run: deps all
 	SGS_BUILD=$(B) scripts/run-local.sh

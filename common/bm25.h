@@ -31,6 +31,29 @@ static inline double sgs_bm25_score(double idf, uint32_t tf, double norm)
     return idf * (double)tf * (SGS_BM25_K1 + 1.0) / ((double)tf + norm);
 }
 
+/* A document length in one byte, for score bounds that need not read the
+ * 4-byte lengths: the length itself below 64, then 16 steps per power of two
+ * up to 2^18, 255 above. sgs_bm25_len_floor(sgs_bm25_len_code(len)) <= len
+ * always, and within 1/16 of len below 2^18; both are increasing. */
+static inline uint8_t sgs_bm25_len_code(uint32_t len)
+{
+    if (len < 64)
+        return (uint8_t)len;
+    unsigned e = 31u - (unsigned)__builtin_clz(len); /* 6 .. 31 */
+    if (e > 17)
+        return 255;
+    return (uint8_t)(64u + (e - 6u) * 16u + ((len >> (e - 4u)) & 15u));
+}
+
+/* The smallest length with this code. */
+static inline uint32_t sgs_bm25_len_floor(uint8_t code)
+{
+    if (code < 64)
+        return code;
+    unsigned e = (code - 64u) / 16u + 6u, m = (code - 64u) % 16u;
+    return (16u + m) << (e - 4u);
+}
+
 /* The smallest float not below x: stored maxima stay upper bounds. */
 static inline float sgs_float_ceil(double x)
 {

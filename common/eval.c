@@ -44,9 +44,11 @@
  * maxima up to 1e-6 below a recomputed score, and the bound is a sum. */
 #define BOUND_SLACK (1.0 + 1e-5)
 
-/* How many postings ahead MaxScore prefetches document lengths (4 measured
- * best of 0, 4, 8, 16 on the 1M synthetic shard). */
-#define PF_AHEAD 4u
+/* How many postings ahead the ranking walks prefetch length codes (8), and
+ * MaxScore the lengths themselves (4 measured best of 0, 4, 8, 16 on the 1M
+ * synthetic shard). */
+#define PF_AHEAD 8u
+#define MS_PF_AHEAD 4u
 
 typedef enum { N_EMPTY, N_ALL, N_TERM, N_AND, N_OR, N_COMPL } nkind;
 
@@ -56,6 +58,7 @@ struct enode {
     uint32_t doc;    /* current doc, SGS_ITER_END when done */
     uint64_t cost;   /* an upper bound of the docs it matches */
     sgs_term_iter *it; /* TERM */
+    sgs_term_entry e;  /* TERM: its entry, to open more cursors on it */
     int32_t pos_term;  /* TERM: index among the positive terms; -1 under a NOT */
     enode **kids;      /* AND: positive children, cheapest first; OR; COMPL: one */
     uint32_t n_kids;
@@ -76,9 +79,12 @@ typedef struct evaluator {
     uint32_t n_docs;
     const sgs_query_node **pos; /* distinct positive terms, score order */
     uint32_t n_pos;
+    int64_t *pos_entry; /* per positive term: its entry index, -1 absent, -2 not looked up */
     uint64_t corpus_n_docs;
     double avg_len;
     const uint8_t *doc_lengths;
+    const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
+    double *norm_lb;          /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
 } evaluator;
 
 /* ---- match cursors ------------------------------------------------------- */
@@ -233,17 +239,16 @@ static enode *empty_node(evaluator *ev)
     return new_node(ev, N_EMPTY);
 }
 
-/* A posting cursor on term bytes, or NULL when the shard lacks the term
- * (and on corruption, with ctx.status set). */
-static sgs_term_iter *open_term(evaluator *ev, const char *term, uint32_t len)
+/* A posting cursor on entry idx of the term bytes, or NULL when idx < 0
+ * (the shard lacks the term; also on corruption, with ctx.status set). */
+static sgs_term_iter *open_entry(evaluator *ev, int64_t idx, const char *term, uint32_t len,
+                                 sgs_term_entry *e)
 {
-    int64_t idx = sgs_shard_find_term(ev->s, term, len);
     if (idx < 0)
         return NULL;
-    sgs_term_entry e;
-    sgs_shard_term_entry(ev->s, (uint64_t)idx, &e);
+    sgs_shard_term_entry(ev->s, (uint64_t)idx, e);
     sgs_term_iter *it = sgs_arena_alloc(ev->a, sizeof *it);
-    if (sgs_term_iter_init(it, &ev->ctx, &e, term, len) != 0)
+    if (sgs_term_iter_init(it, &ev->ctx, e, term, len) != 0)
         return NULL;
     return it;
 }
@@ -252,14 +257,22 @@ static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
 {
     switch (q->kind) {
     case SGS_QUERY_TERM: {
-        sgs_term_iter *it = open_term(ev, q->term, q->term_len);
+        int32_t pi = negated ? -1 : positive_index(ev, q);
+        int64_t idx = pi >= 0 && ev->pos_entry[pi] != -2
+                          ? ev->pos_entry[pi]
+                          : sgs_shard_find_term(ev->s, q->term, q->term_len);
+        if (pi >= 0)
+            ev->pos_entry[pi] = idx;
+        sgs_term_entry e;
+        sgs_term_iter *it = open_entry(ev, idx, q->term, q->term_len, &e);
         if (it == NULL)
             return empty_node(ev);
         enode *n = new_node(ev, N_TERM);
         n->it = it;
+        n->e = e;
         n->doc = it->doc;
         n->cost = it->df;
-        n->pos_term = negated ? -1 : positive_index(ev, q);
+        n->pos_term = pi;
         return n;
     }
     case SGS_QUERY_AND: {
@@ -365,33 +378,20 @@ static scorer *make_scorers(evaluator *ev, const enode *root)
         for (uint32_t i = 0; i < root->n_kids; i++)
             bind_reused(sc, root->kids[i]);
     for (uint32_t j = 0; j < ev->n_pos; j++) {
-        int64_t idx = sgs_shard_find_term(ev->s, ev->pos[j]->term, ev->pos[j]->term_len);
+        int64_t idx = ev->pos_entry[j] != -2
+                          ? ev->pos_entry[j]
+                          : sgs_shard_find_term(ev->s, ev->pos[j]->term, ev->pos[j]->term_len);
         if (idx < 0)
             continue;
         sgs_term_entry e;
         sgs_shard_term_entry(ev->s, (uint64_t)idx, &e);
         sc[j].idf = sgs_bm25_idf(ev->corpus_n_docs, e.global_df);
         if (sc[j].it == NULL) {
-            sc[j].it = open_term(ev, ev->pos[j]->term, ev->pos[j]->term_len);
+            sc[j].it = open_entry(ev, idx, ev->pos[j]->term, ev->pos[j]->term_len, &e);
             sc[j].own = true;
         }
     }
     return sc;
-}
-
-static double score_doc(const evaluator *ev, const scorer *sc, uint32_t d)
-{
-    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
-    double score = 0;
-    for (uint32_t j = 0; j < ev->n_pos; j++) {
-        sgs_term_iter *it = sc[j].it;
-        if (it == NULL)
-            continue;
-        uint32_t at = sc[j].own ? sgs_term_iter_advance(it, d) : it->doc;
-        if (at == d)
-            score += sgs_bm25_score(sc[j].idf, sgs_term_iter_tf(it), norm);
-    }
-    return score;
 }
 
 /* An upper bound of d's score (before BOUND_SLACK). */
@@ -416,9 +416,11 @@ static double bound_doc(const evaluator *ev, const scorer *sc, uint32_t d)
 typedef struct ranker {
     scorer *sc;
     sgs_topk *top;
+    uint32_t *tf;     /* per positive term: its tf in the doc being ranked, 0 absent */
     double max_total; /* sum of the term maxima, widened */
     bool active;      /* false once no doc can enter any more */
     bool per_doc;     /* some reused cursor has block maxima, so bounds vary per doc */
+    bool len_bound;   /* every idf >= 0, so a shorter length bounds a score from above */
 } ranker;
 
 static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *top)
@@ -428,9 +430,13 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
     r->active = top != NULL;
     r->per_doc = false;
     r->max_total = 0;
+    r->len_bound = true;
+    r->tf = NULL;
     if (top == NULL)
         return;
-    r->per_doc = false;
+    r->tf = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *r->tf);
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        r->len_bound &= sc[j].idf >= 0;
     for (uint32_t j = 0; j < ev->n_pos; j++)
         if (sc[j].it != NULL) {
             r->max_total += (double)sc[j].it->max_score;
@@ -441,10 +447,27 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
     r->max_total *= BOUND_SLACK;
 }
 
+/* Scores d into the heap unless a bound shows it cannot enter. The bounds
+ * in order of cost: the block and term maxima (nothing read), then the
+ * doc's tfs with the floor of its length code (a length no longer than its
+ * own, so a score no lower than its own), and only then its length. Scores
+ * are summed in positive-term order. */
+/* Fills ev->norm_lb for rank_doc, once per evaluation that ranks with it. */
+static void need_norm_lb(evaluator *ev)
+{
+    if (ev->norm_lb != NULL)
+        return;
+    ev->norm_lb = sgs_arena_alloc(ev->a, 256 * sizeof *ev->norm_lb);
+    for (uint32_t c = 0; c < 256; c++)
+        ev->norm_lb[c] = sgs_bm25_norm(sgs_bm25_len_floor((uint8_t)c), ev->avg_len);
+}
+
 static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
 {
-    if (sgs_topk_full(r->top)) {
-        double theta = sgs_topk_threshold(r->top);
+    bool full = sgs_topk_full(r->top);
+    double theta = 0;
+    if (full) {
+        theta = sgs_topk_threshold(r->top);
         if (r->max_total < theta) {
             r->active = false;
             return;
@@ -452,7 +475,28 @@ static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
         if (r->per_doc && bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
             return;
     }
-    sgs_topk_push(r->top, d, score_doc(ev, r->sc, d));
+    const scorer *sc = r->sc;
+    uint32_t *tf = r->tf;
+    double nlb = ev->norm_lb[ev->len_codes[d]], lb = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++) {
+        sgs_term_iter *it = sc[j].it;
+        tf[j] = 0;
+        if (it == NULL)
+            continue;
+        uint32_t at = sc[j].own ? sgs_term_iter_advance(it, d) : it->doc;
+        if (at == d) {
+            tf[j] = sgs_term_iter_tf(it);
+            lb += sgs_bm25_score(sc[j].idf, tf[j], nlb);
+        }
+    }
+    if (full && r->len_bound && lb * BOUND_SLACK < theta)
+        return;
+    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+    double score = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        if (tf[j] != 0)
+            score += sgs_bm25_score(sc[j].idf, tf[j], norm);
+    sgs_topk_push(r->top, d, score);
 }
 
 static uint64_t count_all(evaluator *ev, enode *root)
@@ -470,6 +514,8 @@ static uint64_t count_all(evaluator *ev, enode *root)
  * doc can still enter. */
 static uint64_t walk_tree(evaluator *ev, enode *root, ranker *r)
 {
+    if (r->active)
+        need_norm_lb(ev);
     uint64_t total = 0;
     uint32_t d = root->doc;
     while (d != SGS_ITER_END && r->active) {
@@ -517,8 +563,7 @@ bitset_and_body(evaluator *ev, sgs_term_iter *const *t, uint32_t n, sgs_term_ite
             uint32_t d = (w << 6) + (uint32_t)__builtin_ctzll(bits);
             bits &= bits - 1;
             if (bits != 0)
-                __builtin_prefetch(ev->doc_lengths +
-                                   4 * (uint64_t)((w << 6) + (uint32_t)__builtin_ctzll(bits)));
+                __builtin_prefetch(ev->len_codes + (w << 6) + (uint32_t)__builtin_ctzll(bits));
             for (uint32_t i = 0; i < n; i++)
                 t[i]->doc = d;
             rank_doc(ev, r, d);
@@ -544,6 +589,8 @@ static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n
  * cursors themselves, the rarest leading. */
 static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
 {
+    if (r->active)
+        need_norm_lb(ev);
     uint32_t n = root->n_kids, nx = root->n_excl;
     sgs_term_iter **t = sgs_arena_alloc(ev->a, (n + nx) * sizeof *t);
     for (uint32_t i = 0; i < n; i++)
@@ -581,9 +628,106 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
         }
         d = sgs_term_iter_next(lead);
         if (r->active && d != SGS_ITER_END)
-            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
+            __builtin_prefetch(ev->len_codes + d);
     }
     return total;
+}
+
+/* Asks for the length code of the doc PF_AHEAD postings past the cursor's
+ * (inside its decoded block), so the cache misses of a walk overlap. */
+static inline void prefetch_ahead(const evaluator *ev, const sgs_term_iter *it)
+{
+    if (it->encoding == SGS_POSTINGS_BLOCKS && it->pos + PF_AHEAD < it->count)
+        __builtin_prefetch(ev->len_codes + it->docs[it->pos + PF_AHEAD]);
+}
+
+/* Ranks the docs of one positive term (the only scorer, reusing it) that
+ * none of the nx excluded cursors holds, from where the cursors stand: once
+ * the heap is full, a block whose maximum cannot reach the k-th score is
+ * passed without decoding it. Counts nothing. */
+static void rank_single(evaluator *ev, ranker *r, sgs_term_iter *it, sgs_term_iter *const *x,
+                        uint32_t nx)
+{
+    need_norm_lb(ev);
+    uint32_t d = it->doc;
+    /* The length-code bound of rank_doc without its division:
+     * idf tf (k1 + 1) / (tf + norm) < theta, both sides times the sum. */
+    double lift = r->sc[0].idf * (SGS_BM25_K1 + 1.0) * BOUND_SLACK;
+    while (d != SGS_ITER_END) {
+        if (!sgs_iter_charge(&ev->ctx, 1))
+            return;
+        if (sgs_topk_full(r->top)) {
+            double theta = sgs_topk_threshold(r->top);
+            if (r->max_total < theta)
+                return;
+            if ((double)sgs_term_iter_bound(it) * BOUND_SLACK < theta) {
+                d = sgs_term_iter_next_block_reaching(it, theta, BOUND_SLACK);
+                continue;
+            }
+            double tf = (double)sgs_term_iter_tf(it);
+            if (r->len_bound && lift * tf < theta * (tf + ev->norm_lb[ev->len_codes[d]])) {
+                d = sgs_term_iter_next(it);
+                prefetch_ahead(ev, it);
+                continue;
+            }
+        }
+        uint32_t i;
+        for (i = 0; i < nx; i++)
+            if (sgs_term_iter_advance(x[i], d) == d)
+                break;
+        if (i == nx)
+            rank_doc(ev, r, d);
+        d = sgs_term_iter_next(it);
+        prefetch_ahead(ev, it);
+    }
+}
+
+/* The docs two terms share, on fresh cursors (the rarer leads). */
+static uint64_t count_both(evaluator *ev, const enode *p, const enode *q)
+{
+    if (q->it->df < p->it->df) {
+        const enode *t = p;
+        p = q;
+        q = t;
+    }
+    sgs_term_iter *a = sgs_arena_alloc(ev->a, 2 * sizeof *a), *b = a + 1;
+    if (sgs_term_iter_init(a, &ev->ctx, &p->e, p->it->term, p->it->term_len) != 0 ||
+        sgs_term_iter_init(b, &ev->ctx, &q->e, q->it->term, q->it->term_len) != 0)
+        return 0;
+    uint64_t n = 0;
+    uint32_t d = a->doc;
+    while (d != SGS_ITER_END) {
+        uint32_t o = sgs_term_iter_advance(b, d);
+        if (o == d) {
+            n++;
+            if (!sgs_iter_charge(&ev->ctx, 1))
+                break;
+            d = sgs_term_iter_next(a);
+        } else {
+            d = sgs_term_iter_advance(a, o);
+        }
+    }
+    return n;
+}
+
+/* A root that is one term: its shard_df docs match; ranking skips blocks. */
+static uint64_t single_term(evaluator *ev, enode *root, ranker *r)
+{
+    if (r->active)
+        rank_single(ev, r, root->it, NULL, 0);
+    return root->it->df;
+}
+
+/* A root AND of one positive term a and one excluded term x: a's docs less
+ * those it shares with x (counted with the rarer of the two leading),
+ * ranking as single_term does with x excluded. */
+static uint64_t single_and_not(evaluator *ev, enode *root, ranker *r)
+{
+    enode *a = root->kids[0], *x = root->excl[0];
+    uint64_t shared = count_both(ev, a, x);
+    if (r->active)
+        rank_single(ev, r, a->it, &x->it, 1);
+    return a->it->df - shared;
 }
 
 /* The number of docs in the union of a root OR of terms: a bitmap of the
@@ -701,7 +845,10 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
         /* Presence first, arithmetic last: the non-essential terms are
          * probed while the bound of the terms found (block maxima) plus the
          * maxima of those not yet probed can reach the bar; only a doc that
-         * still can is scored. */
+         * still can is scored. (A length-code bound here, as rank_doc has,
+         * measured slower: most candidates that pass the block maxima need
+         * their tfs decoded for it, and the length's own miss is already
+         * hidden by the prefetches below.) */
         bool keep = true;
         double b = 0;
         for (uint32_t i = e; i < n; i++)
@@ -735,9 +882,9 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
             if (id == d) {
                 id = sgs_term_iter_next(it);
                 /* Lengths a few candidates ahead, so the misses overlap. */
-                if (it->encoding == SGS_POSTINGS_BLOCKS && it->pos + PF_AHEAD < it->count)
+                if (it->encoding == SGS_POSTINGS_BLOCKS && it->pos + MS_PF_AHEAD < it->count)
                     __builtin_prefetch(ev->doc_lengths +
-                                       4 * (uint64_t)it->docs[it->pos + PF_AHEAD]);
+                                       4 * (uint64_t)it->docs[it->pos + MS_PF_AHEAD]);
             }
             nd = id < nd ? id : nd;
         }
@@ -804,6 +951,14 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
 {
     ranker r;
     ranker_init(&r, ev, sc, top);
+    /* Ranking one term by its blocks needs it to be the only scorer. */
+    bool lone = top == NULL || (ev->n_pos == 1 && sc[0].it != NULL && !sc[0].own);
+    if (root->kind == N_TERM && lone && (top == NULL || sc[0].it == root->it))
+        return single_term(ev, root, &r);
+    if (root->kind == N_AND && root->n_kids == 1 && root->n_excl == 1 &&
+        root->kids[0]->kind == N_TERM && root->excl[0]->kind == N_TERM && lone &&
+        (top == NULL || sc[0].it == root->kids[0]->it))
+        return single_and_not(ev, root, &r);
     if (root->kind == N_AND && all_terms(root->kids, root->n_kids) &&
         all_terms(root->excl, root->n_excl))
         return flat_and(ev, root, &r);
@@ -854,7 +1009,11 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     ev.corpus_n_docs = h->corpus_n_docs;
     ev.avg_len = h->corpus_avg_len;
     ev.doc_lengths = sgs_shard_section_bytes(s, SGS_SECTION_DOC_LENGTHS);
+    ev.len_codes = sgs_shard_len_codes(s);
     ev.n_pos = sgs_query_positive_terms(query, a, &ev.pos);
+    ev.pos_entry = sgs_arena_alloc(a, (ev.n_pos + 1) * sizeof *ev.pos_entry);
+    for (uint32_t j = 0; j < ev.n_pos; j++)
+        ev.pos_entry[j] = -2;
 
     enode *root = build(&ev, query, false);
     scorer *sc = NULL;

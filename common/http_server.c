@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -459,15 +460,65 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = NULL;
 }
 
+/* libmicrohttpd logs once per refused connection: under a flood of them at
+ * most one line per MHD_LOG_GAP_NS goes out, with the count left out. */
+#define MHD_LOG_GAP_NS 1000000000ull
+
+static _Atomic uint64_t mhd_log_last_ns;
+static _Atomic uint64_t mhd_log_dropped;
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
+    uint64_t now = sgs_now_ns();
+    uint64_t last = atomic_load_explicit(&mhd_log_last_ns, memory_order_relaxed);
+    if ((last != 0 && now - last < MHD_LOG_GAP_NS) ||
+        !atomic_compare_exchange_strong(&mhd_log_last_ns, &last, now)) {
+        atomic_fetch_add_explicit(&mhd_log_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t dropped = atomic_exchange_explicit(&mhd_log_dropped, 0, memory_order_relaxed);
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    sgs_log(SGS_LOG_WARN, "http", "%s", msg);
+    if (dropped != 0)
+        sgs_log(SGS_LOG_WARN, "http", "%s (%llu similar lines left out)", msg,
+                (unsigned long long)dropped);
+    else
+        sgs_log(SGS_LOG_WARN, "http", "%s", msg);
+}
+
+/* libmicrohttpd's connection limit when none is given (FD_SETSIZE - 4). */
+#define DEFAULT_MAX_CONNECTIONS 1020u
+
+/* Descriptors kept back for everything but client connections. */
+#define DEFAULT_FD_RESERVE 64u
+
+/* Raises the soft RLIMIT_NOFILE so max_connections fit beside the reserve,
+ * or lowers max_connections to what the hard limit allows (at least 1). */
+static unsigned fit_connections(unsigned max_connections, unsigned reserve)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return max_connections;
+    rlim_t want = (rlim_t)max_connections + reserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit raised = rl;
+        raised.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? want
+                                                                                : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl = raised;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return max_connections;
+    unsigned fit = rl.rlim_cur > (rlim_t)reserve + 1 ? (unsigned)(rl.rlim_cur - reserve) : 1u;
+    sgs_log(SGS_LOG_WARN, "http_limits",
+            "open-file limit %llu holds %u connections besides %u reserved descriptors, not %u; "
+            "serving at most %u (raise ulimit -n)",
+            (unsigned long long)rl.rlim_cur, fit, reserve, max_connections, fit);
+    return fit;
 }
 
 int sgs_http_parse_listen(const char *text, char *host, size_t host_cap, uint16_t *port,
@@ -541,7 +592,7 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_OptionItem opts[12];
+    struct MHD_OptionItem opts[16];
     size_t n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
@@ -551,8 +602,17 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
     if (cfg->threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
-    if (cfg->max_connections)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL};
+    /* Each worker holds an epoll descriptor and a pair for inter-thread signals. */
+    unsigned reserve = (cfg->fd_reserve ? cfg->fd_reserve : DEFAULT_FD_RESERVE) + 4 * cfg->threads;
+    unsigned max_conn = fit_connections(
+        cfg->max_connections ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS, reserve);
+    /* libmicrohttpd splits the limit among the workers; each needs one. */
+    if (max_conn < cfg->threads)
+        max_conn = cfg->threads;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL};
+    if (cfg->max_per_ip)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
+                                            NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     srv->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY,
                                    opts, MHD_OPTION_END);

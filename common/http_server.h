@@ -56,10 +56,12 @@ typedef struct sgs_http_route {
 typedef struct sgs_http_config {
     const char *listen;          /* "HOST:PORT"; port 0 lets the OS choose */
     unsigned threads;            /* worker threads, >= 1 */
-    unsigned conn_timeout_s;     /* idle connection timeout, >= 1 */
+    unsigned conn_timeout_s;     /* a connection with no bytes moving this long is closed, >= 1 */
     size_t max_body;             /* request body bytes accepted */
     unsigned max_inflight;       /* requests in handlers or pending; 0: unbounded */
-    unsigned max_connections;    /* 0: libmicrohttpd's default */
+    unsigned max_connections;    /* open client connections at most; 0: 1020 */
+    unsigned max_per_ip;         /* open connections per client address; 0: no limit */
+    unsigned fd_reserve;         /* descriptors the program needs besides these (0: 64) */
     const sgs_http_route *routes; /* borrowed; must outlive the server */
     size_t n_routes;
     void *(*thread_init)(void *thread_ctx);              /* NULL: no per-thread state */
@@ -67,7 +69,12 @@ typedef struct sgs_http_config {
     void *thread_ctx;
 } sgs_http_config;
 
-/* Binds cfg->listen and starts the worker threads. NULL and err set
+/* Binds cfg->listen and starts the worker threads. Connections past
+ * max_connections (or max_per_ip) are accepted and closed at once. The soft
+ * RLIMIT_NOFILE is raised (up to the hard one) to hold max_connections plus
+ * fd_reserve plus the threads' own; when the hard limit is lower,
+ * max_connections is lowered to fit and a warning logged, so accept() never
+ * runs out of descriptors. NULL and err set
  * (SGS_EUSAGE for a bad listen address or config, SGS_EIO when the daemon
  * cannot start, naming the address). cfg and its routes are borrowed for the
  * server's life. Free with sgs_http_server_stop(). */

@@ -218,6 +218,23 @@ uint32_t sgs_term_iter_advance_slow(sgs_term_iter *it, uint32_t target)
     return it->doc = it->docs[p];
 }
 
+uint32_t sgs_term_iter_next_block_reaching(sgs_term_iter *it, double theta, double slack)
+{
+    if (it->doc == SGS_ITER_END)
+        return SGS_ITER_END;
+    if (it->encoding != SGS_POSTINGS_BLOCKS)
+        return sgs_term_iter_next(it);
+    uint32_t b = it->block + 1;
+    while (b < it->n_blocks &&
+           (double)load_f32(it->skip + (uint64_t)b * SGS_SHARD_SKIP_ENTRY_SIZE + 8) * slack <
+               theta) {
+        b++;
+        if (!sgs_iter_charge(it->ctx, 1))
+            return end_iter(it);
+    }
+    return load_block(it, b);
+}
+
 /* ---- BITSET ---------------------------------------------------------------- */
 
 /* Without -mpopcnt the builtin is a library call; the CPU's instruction,

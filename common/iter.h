@@ -135,6 +135,12 @@ void sgs_term_iter_mark_along(sgs_term_iter *it, uint64_t *words);
  * reached yet, leaving it at SGS_ITER_END; no-op for other cursors. */
 void sgs_term_iter_mark_rest(sgs_term_iter *it);
 
+/* Leaves the current block for the first posting of the first later block
+ * whose stored block max, times slack, reaches theta; the blocks passed are
+ * not decoded. A BITSET cursor (no block maxima) moves to its next posting.
+ * Returns the new doc (SGS_ITER_END when no block is left). */
+uint32_t sgs_term_iter_next_block_reaching(sgs_term_iter *it, double theta, double slack);
+
 /* Slow paths of the inline functions below. */
 uint32_t sgs_term_iter_next_block(sgs_term_iter *it);
 uint32_t sgs_term_iter_advance_slow(sgs_term_iter *it, uint32_t target);

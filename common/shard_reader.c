@@ -58,6 +58,7 @@ struct sgs_shard {
     const uint8_t *postings;
     uint64_t postings_size;
     const uint8_t *doc_lengths;
+    uint8_t *len_codes; /* sgs_bm25_len_code of each doc length, built at open */
     const uint8_t *ext_offsets;
     const uint8_t *ext_bytes;
     uint64_t ext_bytes_size;
@@ -442,6 +443,9 @@ sgs_shard *sgs_shard_open(const char *path, unsigned verify_flags, sgs_err *err)
         goto fail;
     if ((verify_flags & SGS_SHARD_VERIFY_STRUCTURE) && sgs_shard_verify_structure(s, err) != 0)
         goto fail;
+    s->len_codes = sgs_xmalloc((size_t)s->header.n_docs + 1);
+    for (uint64_t d = 0; d < s->header.n_docs; d++)
+        s->len_codes[d] = sgs_bm25_len_code(sgs_load_u32(s->doc_lengths + 4 * d));
     return s;
 fail:
     if (fd >= 0)
@@ -456,6 +460,7 @@ void sgs_shard_close(sgs_shard *s)
         return;
     if (s->map != NULL)
         munmap((void *)s->map, s->map_len);
+    free(s->len_codes);
     free(s->path);
     free(s);
 }
@@ -555,6 +560,11 @@ uint32_t sgs_shard_doc_length(const sgs_shard *s, uint32_t doc)
     if (doc >= s->header.n_docs)
         return 0;
     return sgs_load_u32(s->doc_lengths + 4 * (uint64_t)doc);
+}
+
+const uint8_t *sgs_shard_len_codes(const sgs_shard *s)
+{
+    return s->len_codes;
 }
 
 /* Entry doc of an offsets table over a bytes section of bytes_size. */

@@ -101,6 +101,10 @@ const uint8_t *sgs_shard_term_postings_bytes(const sgs_shard *s, const sgs_term_
 /* Tokens in document doc, or 0 when doc >= n_docs. */
 uint32_t sgs_shard_doc_length(const sgs_shard *s, uint32_t doc);
 
+/* One byte per document, n_docs of them: sgs_bm25_len_code() of each
+ * document's length (bm25.h), built at open; borrowed from s. */
+const uint8_t *sgs_shard_len_codes(const sgs_shard *s);
+
 /* Document doc's external id (*len bytes, not NUL-terminated), or NULL when
  * doc >= n_docs or its offsets are out of bounds. */
 const char *sgs_shard_ext_id(const sgs_shard *s, uint32_t doc, size_t *len);

@@ -125,6 +125,7 @@ sgs_http_result leaf_info_handler(void *leaf_ptr, sgs_http_request *req)
                    draining ? "false" : "true", draining ? "true" : "false", LEAF_PROTOCOL,
                    LEAF_VERSION);
     put_json_string(out, sgs_shard_path(g->shard));
+    sgs_buf_printf(out, ",\"stored_fields\":%s", g->stored_fields_json);
     leaf_gen_leave(t, &section, g);
     sgs_buf_printf(out, ",\"reloads\":%llu,\"reload_failures\":%llu,\"last_reload_error\":",
                    (unsigned long long)atomic_load(&l->reloads),
@@ -147,20 +148,7 @@ sgs_http_result leaf_metrics_handler(void *leaf_ptr, sgs_http_request *req)
 
 sgs_http_result leaf_reload_handler(void *leaf_ptr, sgs_http_request *req)
 {
-    leaf *l = leaf_ptr;
-    leaf_thread *t = sgs_http_thread_state(req);
-    sgs_err err = {0};
-    int rc = leaf_reload(l, &err);
-    if (rc != 0) {
-        sgs_http_reply_error(req, rc, err.msg);
-        return SGS_HTTP_DONE;
-    }
-    ck_epoch_section_t section;
-    const leaf_gen *g = leaf_gen_enter(l, t, &section);
-    sgs_http_reply(req, 200, "application/json");
-    sgs_buf_printf(sgs_http_reply_body(req),
-                   "{\"reloaded\":true,\"shard\":%u,\"generation\":\"%s\",\"n_docs\":%llu}",
-                   g->shard_id, g->generation_hex, (unsigned long long)g->n_docs);
-    leaf_gen_leave(t, &section, g);
-    return SGS_HTTP_DONE;
+    /* Answered by the reloader thread: a slow reload holds no worker. */
+    leaf_reload_ask(leaf_ptr, req);
+    return SGS_HTTP_PENDING;
 }

@@ -7,9 +7,11 @@
  * atomic store, waits for every section that may still see the old one
  * (ck_epoch_synchronize) and only then closes it. So no query ever sees a
  * closed shard and none fails because of a reload. Reloads are serialized by
- * reload_lock, which no request other than a reload takes: the last reload
- * error has its own short-held error_lock, so /v1/shard/info never waits
- * for a reload that is slow or stuck opening the index. */
+ * reload_lock and run on the reloader thread alone (leaf_reloader), so
+ * neither the signal thread nor an HTTP worker ever waits for one; the last
+ * reload error has its own short-held error_lock, so /v1/shard/info never
+ * waits for a reload that is slow or stuck opening the index, and a drain
+ * gives up on a stuck reload at its timeout. */
 #ifndef SGS_LEAF_LEAF_H
 #define SGS_LEAF_LEAF_H
 
@@ -39,6 +41,8 @@ typedef struct leaf_config {
     int64_t threads; /* 0: one per core */
     int64_t max_inflight;
     int64_t conn_timeout_s;
+    int64_t max_connections;
+    int64_t max_per_ip; /* 0: no limit */
     uint64_t max_body;
     int64_t drain_timeout_ms;
     const char *log_level;
@@ -54,6 +58,7 @@ typedef struct leaf_gen {
     uint32_t shard_count;
     uint64_t n_docs;
     uint64_t corpus_n_docs;
+    char *stored_fields_json; /* the manifest's stored field names, a JSON array */
 } leaf_gen;
 
 /* What the metrics of a leaf are; registered once in leaf_metrics_init. */
@@ -69,6 +74,30 @@ typedef struct leaf_metrics {
     sgs_counter *reload_failures;
     sgs_gauge *docs;
 } leaf_metrics;
+
+/* A POST /v1/admin/reload waiting for the reloader thread to answer it. */
+typedef struct leaf_reload_waiter {
+    sgs_http_request *req;
+    struct leaf_reload_waiter *next;
+} leaf_reload_waiter;
+
+/* The reloader thread and its queue: SIGHUP and POST /v1/admin/reload only
+ * ask for a reload, so neither the signal thread nor a worker ever waits for
+ * one (a reload may block reading a slow or stuck file). A waiter is answered
+ * exactly once, by whoever takes it off a list under lock: the reloader after
+ * the reload it joined, or leaf_reloader_stop(). */
+typedef struct leaf_reloader {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock; /* guards every field below */
+    pthread_cond_t wake;  /* reloader: work to do or stop */
+    pthread_cond_t idle;  /* leaf_reloader_stop: the reloader has exited */
+    bool asked;           /* a SIGHUP reload is wanted */
+    bool stop;
+    bool exited;
+    leaf_reload_waiter *queued;  /* answered by the next reload */
+    leaf_reload_waiter *running; /* answered by the reload in progress */
+} leaf_reloader;
 
 /* Each worker thread's own state: its epoch record and query arena. */
 typedef struct leaf_thread {
@@ -91,6 +120,7 @@ typedef struct leaf {
     _Atomic uint64_t last_error_log_ns; /* rate limit of error logs */
     leaf_metrics metrics;
     sgs_http_server *http;
+    leaf_reloader reloader;
 } leaf;
 
 /* reload.c */
@@ -131,6 +161,22 @@ void leaf_generations_fini(leaf *l);
  * counted and remembered for /v1/shard/info. 0 or the error, err set. Any
  * thread outside an epoch section. */
 int leaf_reload(leaf *l, sgs_err *err);
+
+/* Starts the reloader thread (after leaf_generations_init). */
+void leaf_reloader_start(leaf *l);
+
+/* Asks the reloader for a reload and returns at once. With req (a POST
+ * /v1/admin/reload whose handler then returns SGS_HTTP_PENDING) the request
+ * is answered after a reload that began after this call; NULL (SIGHUP): no
+ * answer, and asks made while one waits are merged. */
+void leaf_reload_ask(leaf *l, sgs_http_request *req);
+
+/* Stops the reloader: waiters not yet started get 503 draining at once;
+ * the reload in progress, if any, is waited for until deadline_ns
+ * (CLOCK_MONOTONIC), then its waiters too get 503. True when the thread has
+ * exited and been joined; false when it is still stuck in a reload, in
+ * which case it may still touch l and generations must not be freed. */
+bool leaf_reloader_stop(leaf *l, uint64_t deadline_ns);
 
 /* Copies the last reload error ("" for none) into out. */
 void leaf_last_reload_error(leaf *l, char *out, size_t cap);

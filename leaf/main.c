@@ -2,9 +2,11 @@
  *
  * Start-up: flags, load and verify the shard (exit 1 when it is missing or
  * corrupt, so a bad shard never turns ready), listen, write the port file.
- * Then the main thread is the signal thread: SIGHUP reloads, SIGTERM and
- * SIGINT drain (readyz 503 at once, in-flight queries finish, exit 0). Every
- * other thread starts with those signals blocked. */
+ * Then the main thread is the signal thread: SIGHUP asks the reloader thread
+ * for a reload (never waiting for it), SIGTERM and SIGINT drain (readyz 503
+ * at once, in-flight queries finish, exit 0 within the drain timeout plus
+ * about a second, even with a reload stuck). Every other thread starts with
+ * those signals blocked. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,8 +62,7 @@ static int signal_loop(leaf *l, const sigset_t *set)
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sgs_err err = {0};
-            leaf_reload(l, &err);
+            leaf_reload_ask(l, NULL);
             continue;
         }
         return sig;
@@ -74,9 +75,11 @@ static int signal_loop(leaf *l, const sigset_t *set)
 #define DRAIN_QUIET_MS 100u
 
 /* Marks the leaf not ready at once, keeps answering until no request has
- * begun or ended for DRAIN_QUIET_MS (or the drain timeout passes), then
- * stops the server. */
-static void drain(leaf *l, int sig)
+ * begun or ended for DRAIN_QUIET_MS (or the drain timeout passes), stops the
+ * reloader (waiting for a reload in progress until the drain timeout at
+ * most), then stops the server. False when a reload is stuck: the reloader
+ * thread still runs and may touch l. */
+static bool drain(leaf *l, int sig)
 {
     atomic_store(&l->draining, true);
     unsigned drain_ms = (unsigned)l->cfg->drain_timeout_ms;
@@ -95,12 +98,14 @@ static void drain(leaf *l, int sig)
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
+    bool reloader_gone = leaf_reloader_stop(l, until);
     uint64_t spent_ms = (sgs_now_ns() - start) / 1000000u;
     unsigned left =
         sgs_http_server_stop(l->http, drain_ms > spent_ms ? (unsigned)(drain_ms - spent_ms) : 0);
     l->http = NULL;
     sgs_log(SGS_LOG_INFO, "stopped", "drained in %llu ms; %u requests cut off",
             (unsigned long long)((sgs_now_ns() - start) / 1000000u), left);
+    return reloader_gone;
 }
 
 int main(int argc, char **argv)
@@ -128,8 +133,15 @@ int main(int argc, char **argv)
         {"max-inflight", "SGS_LEAF_MAX_INFLIGHT", SGS_FLAG_INT, "1024",
          "requests handled at once; beyond it the answer is 429", &cfg.max_inflight, 1,
          1000000},
-        {"conn-timeout-s", "SGS_LEAF_CONN_TIMEOUT_S", SGS_FLAG_INT, "60",
-         "close connections idle this long", &cfg.conn_timeout_s, 1, 86400},
+        {"conn-timeout-s", "SGS_LEAF_CONN_TIMEOUT_S", SGS_FLAG_INT, "15",
+         "close a connection when no byte has moved on it this long (idle, or a request "
+         "sent too slowly)", &cfg.conn_timeout_s, 1, 86400},
+        {"max-connections", "SGS_LEAF_MAX_CONNECTIONS", SGS_FLAG_INT, "4096",
+         "open client connections at most; more are closed at once (lowered to fit the "
+         "open-file limit)", &cfg.max_connections, 1, 1000000},
+        {"max-connections-per-ip", "SGS_LEAF_MAX_CONNECTIONS_PER_IP", SGS_FLAG_INT, "0",
+         "open connections per client address at most (0: no limit; a root holds many)",
+         &cfg.max_per_ip, 0, 1000000},
         {"max-body", "SGS_LEAF_MAX_BODY", SGS_FLAG_SIZE, "64K",
          "largest request body accepted", &cfg.max_body, 0, 0},
         {"drain-timeout-ms", "SGS_LEAF_DRAIN_TIMEOUT_MS", SGS_FLAG_INT, "5000",
@@ -202,6 +214,7 @@ int main(int argc, char **argv)
     atomic_init(&l.last_error_log_ns, 0);
     leaf_metrics_init(&l);
     leaf_generations_init(&l, first);
+    leaf_reloader_start(&l);
     sgs_gauge_set(l.metrics.docs, (int64_t)first->n_docs);
     sgs_log(SGS_LOG_INFO, "loaded", "shard %u of %u, generation %s, %llu docs, %s",
             first->shard_id, first->shard_count, first->generation_hex,
@@ -219,6 +232,8 @@ int main(int argc, char **argv)
         .listen = cfg.listen,
         .threads = (unsigned)cfg.threads,
         .conn_timeout_s = (unsigned)cfg.conn_timeout_s,
+        .max_connections = (unsigned)cfg.max_connections,
+        .max_per_ip = (unsigned)cfg.max_per_ip,
         .max_body = cfg.max_body,
         .max_inflight = (unsigned)cfg.max_inflight,
         .routes = routes,
@@ -245,8 +260,15 @@ int main(int argc, char **argv)
         goto out;
     }
     sgs_log(SGS_LOG_INFO, "listening", "listening on %s port %u", host, bound);
-    drain(&l, signal_loop(&l, &set));
+    if (!drain(&l, signal_loop(&l, &set))) {
+        /* The reloader is blocked (say, reading a file that never ends) and
+         * still owns generations: exit now rather than free them under it. */
+        sgs_log(SGS_LOG_WARN, "exit", "exiting with a reload still blocked");
+        fflush(stderr);
+        _exit(0);
+    }
 out:
+    leaf_reloader_stop(&l, sgs_now_ns());
     leaf_generations_fini(&l);
     leaf_metrics_fini(&l);
     return status;

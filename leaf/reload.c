@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -135,6 +136,17 @@ leaf_gen *leaf_gen_open(const leaf_config *cfg, sgs_err *err)
     g->shard_count = h->shard_count;
     g->n_docs = h->n_docs;
     g->corpus_n_docs = h->corpus_n_docs;
+    sgs_buf names;
+    sgs_buf_init(&names);
+    sgs_buf_putc(&names, '[');
+    for (size_t i = 0; i < m->n_stored_fields; i++) {
+        sgs_buf_append(&names, i ? ",\"" : "\"", i ? 2 : 1);
+        sgs_buf_json_escape(&names, m->stored_fields[i], strlen(m->stored_fields[i]));
+        sgs_buf_putc(&names, '"');
+    }
+    sgs_buf_putc(&names, ']');
+    g->stored_fields_json = sgs_xstrndup((const char *)names.data, names.len);
+    sgs_buf_fini(&names);
     free(path);
     sgs_manifest_free(m);
     return g;
@@ -150,6 +162,7 @@ void leaf_gen_free(leaf_gen *g)
     if (g == NULL)
         return;
     sgs_shard_close(g->shard);
+    free(g->stored_fields_json);
     free(g);
 }
 
@@ -230,4 +243,148 @@ void leaf_thread_free(void *leaf_ptr, void *state)
     ck_epoch_unregister(&t->record);
     sgs_arena_fini(&t->arena);
     free(t);
+}
+
+/* ---- the reloader thread ------------------------------------------------- */
+
+/* Sets the answer of a finished reload on req and sends it. The reloader
+ * alone swaps and frees generations, so it reads the current one without an
+ * epoch section. */
+static void answer_waiter(leaf *l, sgs_http_request *req, int rc, const char *msg)
+{
+    if (rc != 0) {
+        sgs_http_reply_error(req, rc, msg);
+    } else {
+        const leaf_gen *g = atomic_load_explicit(&l->current, memory_order_acquire);
+        sgs_http_reply(req, 200, "application/json");
+        sgs_buf_printf(sgs_http_reply_body(req),
+                       "{\"reloaded\":true,\"shard\":%u,\"generation\":\"%s\",\"n_docs\":%llu}",
+                       g->shard_id, g->generation_hex, (unsigned long long)g->n_docs);
+    }
+    sgs_http_complete(req);
+}
+
+/* Answers and frees every waiter of a list taken off the reloader's lists. */
+static void answer_all(leaf *l, leaf_reload_waiter *w, int rc, const char *msg)
+{
+    while (w != NULL) {
+        leaf_reload_waiter *next = w->next;
+        answer_waiter(l, w->req, rc, msg);
+        free(w);
+        w = next;
+    }
+}
+
+static void *reloader_main(void *leaf_ptr)
+{
+    leaf *l = leaf_ptr;
+    leaf_reloader *r = &l->reloader;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->stop && !r->asked && r->queued == NULL)
+            pthread_cond_wait(&r->wake, &r->lock);
+        if (r->stop)
+            break;
+        r->asked = false;
+        r->running = r->queued;
+        r->queued = NULL;
+        pthread_mutex_unlock(&r->lock);
+        sgs_err err = {0};
+        int rc = leaf_reload(l, &err);
+        pthread_mutex_lock(&r->lock);
+        leaf_reload_waiter *done = r->running;
+        r->running = NULL;
+        pthread_mutex_unlock(&r->lock);
+        answer_all(l, done, rc, err.msg);
+        pthread_mutex_lock(&r->lock);
+    }
+    r->exited = true;
+    pthread_cond_broadcast(&r->idle);
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+void leaf_reloader_start(leaf *l)
+{
+    leaf_reloader *r = &l->reloader;
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->idle, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&r->thread, NULL, reloader_main, l) != 0) {
+        sgs_log(SGS_LOG_ERROR, "startup_failed", "cannot start the reloader thread");
+        abort();
+    }
+    r->started = true;
+}
+
+void leaf_reload_ask(leaf *l, sgs_http_request *req)
+{
+    leaf_reloader *r = &l->reloader;
+    leaf_reload_waiter *w = NULL;
+    if (req != NULL) {
+        w = sgs_xmalloc(sizeof *w);
+        w->req = req;
+    }
+    pthread_mutex_lock(&r->lock);
+    if (r->stop) {
+        pthread_mutex_unlock(&r->lock);
+        if (w != NULL) {
+            free(w);
+            answer_waiter(l, req, SGS_EDRAINING, "the leaf is shutting down");
+        }
+        return;
+    }
+    if (w != NULL) {
+        w->next = r->queued;
+        r->queued = w;
+    } else {
+        r->asked = true;
+    }
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
+bool leaf_reloader_stop(leaf *l, uint64_t deadline_ns)
+{
+    leaf_reloader *r = &l->reloader;
+    if (!r->started)
+        return true;
+    pthread_mutex_lock(&r->lock);
+    r->stop = true;
+    leaf_reload_waiter *queued = r->queued;
+    r->queued = NULL;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    answer_all(l, queued, SGS_EDRAINING, "the leaf is shutting down; reload not started");
+
+    pthread_mutex_lock(&r->lock);
+    struct timespec until = {(time_t)(deadline_ns / 1000000000u),
+                             (long)(deadline_ns % 1000000000u)};
+    while (!r->exited) {
+        if (pthread_cond_timedwait(&r->idle, &r->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    bool exited = r->exited;
+    leaf_reload_waiter *stuck = exited ? NULL : r->running;
+    if (!exited)
+        r->running = NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (!exited) {
+        sgs_log(SGS_LOG_WARN, "reload_abandoned",
+                "a reload is still running at the drain timeout; exiting without it");
+        answer_all(l, stuck, SGS_EDRAINING,
+                   "the leaf is shutting down; the reload did not finish in the drain timeout");
+        return false;
+    }
+    pthread_join(r->thread, NULL);
+    r->started = false;
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    pthread_cond_destroy(&r->idle);
+    return true;
 }

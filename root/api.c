@@ -78,8 +78,9 @@ static int finish_parse(root *r, root_query *q, sgs_query_node *tree, int64_t k,
         return sgs_err_set(err, SGS_EK_LARGE, "k is %lld; at most %lld", (long long)k,
                            (long long)cfg->max_k);
     if (k + offset > (int64_t)SGS_EVAL_MAX_K)
-        return sgs_err_set(err, SGS_EK_LARGE, "offset + k is %lld; at most %u",
-                           (long long)(k + offset), SGS_EVAL_MAX_K);
+        return sgs_err_set(err, SGS_EK_LARGE, "offset + k is %lld (offset %lld, k %lld); at most %u",
+                           (long long)(k + offset), (long long)offset, (long long)k,
+                           SGS_EVAL_MAX_K);
     if (timeout_ms <= 0)
         timeout_ms = cfg->default_timeout_ms;
     if (timeout_ms > cfg->max_timeout_ms)
@@ -103,9 +104,10 @@ static int parse_get(root *r, sgs_http_request *req, root_query *q, sgs_err *err
         return sgs_err_set(err, SGS_EBADREQ, "missing query parameter q");
     int64_t k = SGS_WIRE_DEFAULT_K, offset = 0, timeout_ms = 0;
     const char *v;
-    if ((v = sgs_http_query_arg(req, "k")) && parse_uint(v, "k", 1000000, &k, err))
+    if ((v = sgs_http_query_arg(req, "k")) && parse_uint(v, "k", INT32_MAX, &k, err))
         return err->code;
-    if ((v = sgs_http_query_arg(req, "offset")) && parse_uint(v, "offset", 1000000, &offset, err))
+    if ((v = sgs_http_query_arg(req, "offset")) &&
+        parse_uint(v, "offset", INT32_MAX, &offset, err))
         return err->code;
     if ((v = sgs_http_query_arg(req, "timeout_ms")) &&
         parse_uint(v, "timeout_ms", 3600000, &timeout_ms, err))
@@ -178,10 +180,10 @@ static int parse_post(root *r, sgs_http_request *req, root_query *q, sgs_err *er
         } else if (!strcmp(key, "query"))
             tree_json = v;
         else if (!strcmp(key, "k")) {
-            if ((rc = json_uint(v, "k", 1000000, &k, err)))
+            if ((rc = json_uint(v, "k", INT32_MAX, &k, err)))
                 goto out;
         } else if (!strcmp(key, "offset")) {
-            if ((rc = json_uint(v, "offset", 1000000, &offset, err)))
+            if ((rc = json_uint(v, "offset", INT32_MAX, &offset, err)))
                 goto out;
         } else if (!strcmp(key, "timeout_ms")) {
             if ((rc = json_uint(v, "timeout_ms", 3600000, &timeout_ms, err)))

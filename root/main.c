@@ -116,6 +116,9 @@ int main(int argc, char **argv)
         {"conn-timeout-s", "SGS_ROOT_CONN_TIMEOUT_S", SGS_FLAG_INT, "30",
          "close client connections idle (or sending a request) this long", &cfg.conn_timeout_s,
          1, 86400},
+        {"max-connections", "SGS_ROOT_MAX_CONNECTIONS", SGS_FLAG_INT, "1020",
+         "open client connections at most; more are closed at once (lowered to fit the "
+         "open-file limit)", &cfg.max_connections, 1, 1000000},
         {"default-timeout-ms", "SGS_ROOT_DEFAULT_TIMEOUT_MS", SGS_FLAG_INT, "1000",
          "deadline of a query that gives no timeout_ms", &cfg.default_timeout_ms, 1, 3600000},
         {"max-timeout-ms", "SGS_ROOT_MAX_TIMEOUT_MS", SGS_FLAG_INT, "30000",
@@ -205,6 +208,7 @@ int main(int argc, char **argv)
         .listen = cfg.listen,
         .threads = (unsigned)cfg.threads,
         .conn_timeout_s = (unsigned)cfg.conn_timeout_s,
+        .max_connections = (unsigned)cfg.max_connections,
         .max_body = SGS_WIRE_MAX_BODY,
         .max_inflight = (unsigned)cfg.max_inflight,
         .routes = routes,

@@ -35,7 +35,7 @@
 typedef struct root_config {
     const char *listen, *port_file, *topology_file, *leaf_pattern, *log_level, *resolve_file;
     sgs_strlist shard_specs, resolve;
-    int64_t shards, replicas, threads, max_inflight, conn_timeout_s;
+    int64_t shards, replicas, threads, max_inflight, conn_timeout_s, max_connections;
     int64_t default_timeout_ms, max_timeout_ms, hedge_min_ms, hedge_max_ms;
     int64_t probe_interval_ms, probe_timeout_ms, eject_failures, eject_base_ms, eject_max_ms;
     int64_t slow_start_ms, slow_query_ms, max_k, resolve_interval_ms;
@@ -69,6 +69,9 @@ struct root_replica {
     uint64_t generation;
     char last_error[160];
     char last_error_type[32];    /* what kind of error last_error is, "" with it */
+    char **stored_fields;        /* names the leaf's /v1/shard/info lists */
+    uint32_t n_stored_fields;
+    bool stored_known;           /* the leaf listed them */
     /* Breaker. */
     uint32_t consecutive_failures;
     uint32_t ejections;          /* backoff exponent */

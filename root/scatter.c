@@ -697,10 +697,16 @@ static void watch_cb(sgs_ev_timer *t)
                                               client_gone, NULL) == 0;
 }
 
+static bool refuse_unknown_fields(root *r, root_query *q);
+
 static void query_start(root *r, root_query *q)
 {
     uint64_t now = sgs_evloop_now(r->loop);
     q->generation = atomic_load(&r->serving_generation);
+    if (refuse_unknown_fields(r, q)) {
+        root_query_put(r, q);
+        return;
+    }
     q->slots = sgs_arena_zalloc(&q->arena, r->n_shards * sizeof *q->slots);
     q->n_pending = r->n_shards;
     q->done = false;
@@ -755,6 +761,78 @@ static uint64_t parse_hex64(const char *s, bool *ok)
     return v;
 }
 
+/* Keeps the stored field names a leaf lists (a JSON array of strings), so
+ * queries naming another field are refused before any leaf is asked. */
+static void set_stored_fields(root_replica *rep, json_t *names)
+{
+    size_t n = json_array_size(names);
+    bool same = json_is_array(names) && rep->stored_known && n == rep->n_stored_fields;
+    for (size_t i = 0; same && i < n; i++) {
+        const char *s = json_string_value(json_array_get(names, i));
+        same = s && strcmp(s, rep->stored_fields[i]) == 0;
+    }
+    if (same)
+        return;
+    for (uint32_t i = 0; i < rep->n_stored_fields; i++)
+        free(rep->stored_fields[i]);
+    free(rep->stored_fields);
+    rep->stored_fields = NULL;
+    rep->n_stored_fields = 0;
+    rep->stored_known = false;
+    if (!json_is_array(names))
+        return;
+    rep->stored_fields = sgs_xcalloc(n ? n : 1, sizeof *rep->stored_fields);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(names, i));
+        if (s)
+            rep->stored_fields[rep->n_stored_fields++] = sgs_xstrdup(s);
+    }
+    rep->stored_known = true;
+}
+
+/* The stored field names at generation gen, from any ready replica that
+ * listed them; NULL when none did (then every name is let through). */
+static const root_replica *stored_fields_of(root *r, uint64_t gen)
+{
+    for (uint32_t i = 0; i < r->n_shards; i++)
+        for (uint32_t j = 0; j < r->shards[i].n_replicas; j++) {
+            const root_replica *rep = &r->shards[i].replicas[j];
+            if (rep->probe_ok && rep->stored_known && rep->generation == gen)
+                return rep;
+        }
+    return NULL;
+}
+
+/* A query naming a field the index does not store: answered 400 at once,
+ * before any leaf is asked. */
+static bool refuse_unknown_fields(root *r, root_query *q)
+{
+    const root_replica *known = q->fields ? stored_fields_of(r, q->generation) : NULL;
+    if (known == NULL)
+        return false;
+    for (uint32_t i = 0; i < q->n_fields; i++) {
+        bool found = false;
+        for (uint32_t k = 0; k < known->n_stored_fields && !found; k++)
+            found = strcmp(q->fields[i], known->stored_fields[k]) == 0;
+        if (found)
+            continue;
+        char reason[400];
+        size_t n = (size_t)snprintf(reason, sizeof reason,
+                                    "unknown field '%.100s' in fields; stored fields:",
+                                    q->fields[i]);
+        for (uint32_t k = 0; k < known->n_stored_fields && n < sizeof reason; k++)
+            n += (size_t)snprintf(reason + n, sizeof reason - n, "%s %.60s", k ? "," : "",
+                                  known->stored_fields[k]);
+        if (known->n_stored_fields == 0 && n < sizeof reason)
+            snprintf(reason + n, sizeof reason - n, " none");
+        sgs_counter_inc(r->m.requests_bad);
+        sgs_http_reply_error(q->req, SGS_EBADREQ, reason);
+        sgs_http_complete(q->req);
+        return true;
+    }
+    return false;
+}
+
 static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp, const char *fail)
 {
     char why[160] = "";
@@ -798,6 +876,7 @@ static void probe_done(root *r, root_replica *rep, const sgs_http_response *resp
         } else {
             ok = true;
             rep->generation = gen;
+            set_stored_fields(rep, json_object_get(j, "stored_fields"));
         }
         json_decref(j);
     }

@@ -197,6 +197,9 @@ void root_topology_free(root *r)
     for (uint32_t i = 0; i < r->n_shards; i++) {
         for (uint32_t j = 0; j < r->shards[i].n_replicas; j++) {
             root_replica *rep = &r->shards[i].replicas[j];
+            for (uint32_t k = 0; k < rep->n_stored_fields; k++)
+                free(rep->stored_fields[k]);
+            free(rep->stored_fields);
             free(rep->url);
             free(rep->host);
             free(rep->host_header);

@@ -10,6 +10,8 @@ drawing uniformly from the next POOL. Classes, N queries each:
   and2 and3   a b / a b c              (AND)
   or2  or3    a OR b / a OR b OR c     (OR)
   not2 not3   a -b / a b -c            (AND NOT)
+  term        a                        (one term; drawn last, so the other
+                                        classes stay as they were without it)
 
 usage: make_queries.py INDEX_DIR OUT [--per-class N] [--seed S] [--pool P] [--skip K]
 """
@@ -57,6 +59,7 @@ def main():
         "or3": (3, lambda t: f"{t[0]} OR {t[1]} OR {t[2]}"),
         "not2": (2, lambda t: f"{t[0]} -{t[1]}"),
         "not3": (3, lambda t: f"{t[0]} {t[1]} -{t[2]}"),
+        "term": (1, lambda t: t[0]),
     }
     with open(a.out, "w") as f:
         for cls, (n, form) in forms.items():

@@ -12,7 +12,10 @@
  * the mean total (so runs can be compared for sameness).
  *
  * Usage: bench_eval INDEX_DIR_OR_SHARD QUERIES [--mode top10|count] [--repeat R] [--shard I]
- *        [--no-verify]   (skips the open-time checks, for profilers) */
+ *        [--no-verify]   (skips the open-time checks, for profilers)
+ *        [--dump FILE]   (writes each query's answer from the warm-up pass:
+ *                         query, total, then doc:score with the score's exact
+ *                         bits in hex, so two builds' answers can be diffed) */
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -62,7 +65,7 @@ static int cmp_u64(const void *a, const void *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_eval INDEX_DIR_OR_SHARD QUERIES [--mode top10|count] "
-                    "[--repeat R] [--shard I] [--no-verify]\n");
+                    "[--repeat R] [--shard I] [--no-verify] [--dump FILE]\n");
     exit(2);
 }
 
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
         usage();
     const char *index = argv[1], *qpath = argv[2];
     uint32_t k = 10, repeat = 5, shard = 0;
+    const char *dump_path = NULL;
     unsigned verify = SGS_SHARD_VERIFY_CHECKSUMS | SGS_SHARD_VERIFY_STRUCTURE;
     for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
@@ -112,6 +116,8 @@ int main(int argc, char **argv)
                 usage();
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
             repeat = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
+            dump_path = argv[++i];
         } else if (strcmp(argv[i], "--no-verify") == 0) {
             verify = 0; /* for profilers: skip the open-time checks */
         } else if (strcmp(argv[i], "--shard") == 0 && i + 1 < argc) {
@@ -179,6 +185,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    FILE *dump = NULL;
+    if (dump_path != NULL && (dump = fopen(dump_path, "w")) == NULL) {
+        perror(dump_path);
+        return 1;
+    }
     sgs_arena a;
     sgs_arena_init(&a, 1 << 20);
     bench_class all = {.name = "all"};
@@ -191,6 +202,12 @@ int main(int argc, char **argv)
             if (rc != 0) {
                 fprintf(stderr, "bench_eval: '%s': %s\n", qs[i].text, err.msg);
                 return 1;
+            }
+            if (pass == 0 && dump != NULL) {
+                fprintf(dump, "%s\t%" PRIu64, qs[i].text, res.total);
+                for (uint32_t j = 0; j < res.n_hits; j++)
+                    fprintf(dump, " %u:%a", res.hits[j].doc, res.hits[j].score);
+                fputc('\n', dump);
             }
             sgs_arena_reset(&a);
             if (pass == 0)
@@ -233,6 +250,8 @@ int main(int argc, char **argv)
                bc->sum_total / (double)bc->n);
         free(bc->lat_ns);
     }
+    if (dump != NULL)
+        fclose(dump);
     for (size_t i = 0; i < n_qs; i++)
         free(qs[i].text);
     free(qs);

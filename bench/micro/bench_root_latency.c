@@ -4,7 +4,10 @@
  * request. When the answers are the root's JSON, each is parsed (after the
  * clock stopped) for its slowest shard's leaf-reported service time
  * (shards.details[].leaf_took_ms) and the root's own took_ms; the overhead
- * of a request is its latency minus that slowest service time. Against any
+ * of a request is its latency minus that slowest service time; it splits
+ * into the root's own time (took_ms minus the slowest shard's round trip as
+ * the root saw it, details[].took_ms), the leaf round trip beyond service
+ * time, and what lies outside the root's clock. Against any
  * other server (nginx returning a fixed body) only latency is reported: the
  * same client measures the loopback HTTP round trip.
  *
@@ -27,7 +30,7 @@
 #include "common/http_client.h"
 
 typedef struct sample {
-    double latency_us, slowest_leaf_us, root_took_us;
+    double latency_us, slowest_leaf_us, root_took_us, slowest_round_trip_us;
 } sample;
 
 static int cmp_double(const void *a, const void *b)
@@ -176,13 +179,16 @@ int main(int argc, char **argv)
             json_t *j = json_loadb((const char *)resp.body, resp.body_len, 0, &je);
             json_t *details = json_object_get(json_object_get(j, "shards"), "details");
             if (json_is_array(details) && json_array_size(details) > 0) {
-                double slowest = 0;
+                double slowest = 0, slowest_rt = 0;
                 bool all = true;
                 size_t di;
                 json_t *d;
                 json_array_foreach(details, di, d)
                 {
                     json_t *t = json_object_get(d, "leaf_took_ms");
+                    json_t *rt = json_object_get(d, "took_ms");
+                    if (json_is_number(rt) && json_number_value(rt) * 1000.0 > slowest_rt)
+                        slowest_rt = json_number_value(rt) * 1000.0;
                     if (!json_is_number(t))
                         all = false;
                     else if (json_number_value(t) * 1000.0 > slowest)
@@ -190,6 +196,7 @@ int main(int argc, char **argv)
                 }
                 if (all) {
                     x->slowest_leaf_us = slowest;
+                    x->slowest_round_trip_us = slowest_rt;
                     x->root_took_us = json_number_value(json_object_get(j, "took_ms")) * 1000.0;
                     have_leaf++;
                 }
@@ -215,9 +222,16 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < got; i++)
             v[i] = s[i].root_took_us - s[i].slowest_leaf_us;
         double r50 = quantile(v, got, 0.5);
+        for (size_t i = 0; i < got; i++)
+            v[i] = s[i].root_took_us - s[i].slowest_round_trip_us;
+        double own50 = quantile(v, got, 0.5);
+        for (size_t i = 0; i < got; i++)
+            v[i] = s[i].slowest_round_trip_us - s[i].slowest_leaf_us;
+        double net50 = quantile(v, got, 0.5);
         printf(",\"overhead_us\":{\"p50\":%.1f,\"p90\":%.1f},\"slowest_leaf_us_p50\":%.1f,"
-               "\"root_internal_overhead_us_p50\":%.1f",
-               o50, o90, l50, r50);
+               "\"root_internal_overhead_us_p50\":%.1f,\"root_own_us_p50\":%.1f,"
+               "\"leaf_round_trip_minus_service_us_p50\":%.1f",
+               o50, o90, l50, r50, own50, net50);
     }
     printf("}\n");
     for (size_t i = 0; i < n_q; i++)

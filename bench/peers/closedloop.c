@@ -1,10 +1,12 @@
-/* The closed-loop driver of closedloop.h: argument parsing, the query file,
- * the worker threads and the JSON report. */
+/* The load driver of closedloop.h: argument parsing, the query file, the
+ * worker threads (closed loop, or open loop at a fixed rate) and the JSON
+ * report. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "closedloop.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -31,6 +33,9 @@ typedef struct cl_run {
     cl_query *qs;
     size_t n_qs;
     int conns;
+    double rate;              /* > 0: open loop at this many requests a second */
+    int64_t start_ns;         /* open loop: request i is intended at start + i / rate */
+    atomic_llong next;        /* open loop: the next request's number */
     int64_t measure_from_ns; /* requests started before are warm-up */
     int64_t measure_to_ns;   /* requests finished after are not counted */
     atomic_int stop;
@@ -54,6 +59,44 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Open loop: the thread takes the next request number, sleeps until its
+ * intended time, sends it and counts its latency from that time, so a
+ * stalled server shows in the latency even though only C requests can be
+ * in flight (the others wait their turn, late). It stops at the first
+ * number intended after the window: every request intended inside the
+ * window is answered and counted. */
+static void open_loop(cl_worker *w, void **conn)
+{
+    cl_run *r = w->run;
+    for (;;) {
+        long long k = atomic_fetch_add(&r->next, 1);
+        int64_t intended = r->start_ns + (int64_t)((double)k * 1e9 / r->rate);
+        if (intended > r->measure_to_ns)
+            return;
+        struct timespec at = {(time_t)(intended / 1000000000), (long)(intended % 1000000000)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+            ;
+        long hits = r->peer->top10(*conn, r->qs[(size_t)k % r->n_qs].text);
+        int64_t t1 = now_ns();
+        w->done++;
+        if (intended >= r->measure_from_ns) {
+            if (hits < 0)
+                w->errors++;
+            else {
+                sgs_hist_record(w->hist, (uint64_t)(t1 - intended));
+                w->hits += (uint64_t)hits;
+            }
+        }
+        if (hits < 0) {
+            r->peer->close(*conn);
+            if (!(*conn = r->peer->open(r->spec, w->idx))) {
+                atomic_fetch_add(&r->open_failures, 1);
+                return;
+            }
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     cl_worker *w = arg;
@@ -61,6 +104,12 @@ static void *worker_main(void *arg)
     void *conn = r->peer->open(r->spec, w->idx);
     if (!conn) {
         atomic_fetch_add(&r->open_failures, 1);
+        return NULL;
+    }
+    if (r->rate > 0) {
+        open_loop(w, &conn);
+        if (conn)
+            r->peer->close(conn);
         return NULL;
     }
     size_t i = (size_t)w->idx * r->n_qs / (size_t)r->conns; /* spread the starts */
@@ -156,7 +205,7 @@ static double cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static void report(FILE *f, const cl_peer *peer, const char *label, const sgs_hist *h,
+static void report(FILE *f, const cl_peer *peer, const char *label, double rate, const sgs_hist *h,
                    uint64_t errors, uint64_t hits, uint64_t done, int conns, double duration,
                    double cpu, int argc, char **argv)
 {
@@ -165,7 +214,12 @@ static void report(FILE *f, const cl_peer *peer, const char *label, const sgs_hi
     json_str(f, peer->name);
     fprintf(f, ",\"label\":");
     json_str(f, label);
-    fprintf(f, ",\"mode\":\"closed\",\"connections\":%d,\"duration_s\":%.3f,\"requests\":%llu,"
+    if (rate > 0)
+        fprintf(f, ",\"mode\":\"open\",\"target_rate\":%.3f,\"latency_from\":\"intended_send\"",
+                rate);
+    else
+        fprintf(f, ",\"mode\":\"closed\",\"target_rate\":null,\"latency_from\":\"send\"");
+    fprintf(f, ",\"connections\":%d,\"duration_s\":%.3f,\"requests\":%llu,"
                "\"errors\":%llu,\"achieved_rate\":%.1f,\"hits\":%llu,\"client_cpu_s\":%.3f,"
                "\"sent_total\":%llu,",
             conns, duration, (unsigned long long)n, (unsigned long long)errors,
@@ -214,7 +268,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s --target SPEC --queries FILE [--connections C] [--duration S]\n"
-            "          [--warmup S] [--json OUT] [--label L] [--counts]\n",
+            "          [--warmup S] [--rate R] [--json OUT] [--label L] [--counts]\n",
             prog);
 }
 
@@ -222,7 +276,7 @@ int cl_main(int argc, char **argv, const cl_peer *peer)
 {
     const char *spec = NULL, *queries = NULL, *json = NULL, *label = "";
     int conns = 1, counts = 0;
-    double duration = 5, warmup = 1;
+    double duration = 5, warmup = 1, rate = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -242,6 +296,8 @@ int cl_main(int argc, char **argv, const cl_peer *peer)
             duration = atof(v), i++;
         else if (v && !strcmp(a, "--warmup"))
             warmup = atof(v), i++;
+        else if (v && !strcmp(a, "--rate"))
+            rate = atof(v), i++;
         else {
             fprintf(stderr, "%s: unknown or incomplete argument %s\n", argv[0], a);
             usage(argv[0]);
@@ -249,7 +305,7 @@ int cl_main(int argc, char **argv, const cl_peer *peer)
         }
     }
     if (!spec || !queries || conns < 1 || conns > CL_MAX_CONNECTIONS || duration <= 0 ||
-        warmup < 0) {
+        warmup < 0 || rate < 0 || rate > 1e7) {
         usage(argv[0]);
         return 2;
     }
@@ -260,10 +316,12 @@ int cl_main(int argc, char **argv, const cl_peer *peer)
     if (counts)
         return run_counts(peer, spec, qs, n);
 
-    cl_run run = {.peer = peer, .spec = spec, .qs = qs, .n_qs = n, .conns = conns};
+    cl_run run = {.peer = peer, .spec = spec, .qs = qs, .n_qs = n, .conns = conns, .rate = rate};
     atomic_init(&run.stop, 0);
+    atomic_init(&run.next, 0);
     atomic_init(&run.open_failures, 0);
     int64_t t_start = now_ns();
+    run.start_ns = t_start;
     run.measure_from_ns = t_start + (int64_t)(warmup * 1e9);
     run.measure_to_ns = run.measure_from_ns + (int64_t)(duration * 1e9);
     cl_worker *ws = calloc((size_t)conns, sizeof *ws);
@@ -299,14 +357,14 @@ int cl_main(int argc, char **argv, const cl_peer *peer)
                 atomic_load(&run.open_failures));
         rc = 1;
     }
-    report(stdout, peer, label, all, errors, hits, done, conns, duration, cpu, argc, argv);
+    report(stdout, peer, label, rate, all, errors, hits, done, conns, duration, cpu, argc, argv);
     if (json) {
         FILE *f = fopen(json, "w");
         if (!f) {
             perror(json);
             rc = 1;
         } else {
-            report(f, peer, label, all, errors, hits, done, conns, duration, cpu, argc, argv);
+            report(f, peer, label, rate, all, errors, hits, done, conns, duration, cpu, argc, argv);
             fclose(f);
         }
     }

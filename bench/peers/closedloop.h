@@ -1,22 +1,31 @@
-/* A closed-loop load driver shared by the end-to-end peer clients
- * (sphinx_e2e.c, xapian_e2e.cc): C threads, each with its own connection,
- * issue the queries of a benchmark query file (bench/leaf/make_queries.py,
- * `class<TAB>query` lines) back to back, each thread starting at its own
- * offset, and record every answer's latency (ns, from send to last byte)
- * into per-thread common/hist.h histograms, merged at the end.
+/* A closed-loop (or fixed-rate open-loop) load driver shared by the
+ * end-to-end peer clients (sphinx_e2e.c, xapian_e2e.cc): C threads, each
+ * with its own connection, issue the queries of a benchmark query file
+ * (bench/leaf/make_queries.py, `class<TAB>query` lines) back to back, each
+ * thread starting at its own offset, and record every answer's latency
+ * (ns, from send to last byte) into per-thread common/hist.h histograms,
+ * merged at the end.
  *
  * Only requests that start after the warm-up and finish before the end of
  * the measured window are counted. The JSON report has the shape of
  * sgs-bench's closed-loop report where they overlap: latency_ms {p50, p90,
  * p99, p999, max, mean}, achieved_rate, requests, errors, connections,
  * duration_s, spectrum [{q, ms}], plus client_cpu_s (getrusage of the
- * driver) and hits (sum of the hits returned, a checksum).
+ * driver), hits (sum of the hits returned, a checksum) and sent_total
+ * (every answer, warm-up included).
+ *
+ * With --rate R the loop is open instead: request i is intended at
+ * start + i / R and sent by the first of the C threads free then, its
+ * latency counted from the intended time (so queueing behind a slow answer
+ * counts, as in sgs-bench's open loop); every request intended inside the
+ * window is waited for and counted. The report then has mode "open",
+ * target_rate and latency_from "intended_send".
  *
  * With --counts the driver instead prints one JSON line per query with the
  * engine's exact match count, on one connection, for checking agreement.
  *
  *   DRIVER --target SPEC --queries FILE [--connections C] [--duration S]
- *          [--warmup S] [--json OUT] [--label L] [--counts]
+ *          [--warmup S] [--rate R] [--json OUT] [--label L] [--counts]
  *
  * SPEC is the peer's own address syntax (see each driver). */
 #ifndef SGS_BENCH_PEERS_CLOSEDLOOP_H

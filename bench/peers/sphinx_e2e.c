@@ -15,7 +15,8 @@
  * proximity_bm25, wordcount, any expr(...) such as bm25f(1.2,0.75)) drop a
  * few matches of OR queries on an index built with hitless_words = all
  * (counted against sgsearch and Xapian); bm25 and none do not. --counts
- * reads total_found from SHOW META. */
+ * reads total_found from SHOW META. A query unanswered after
+ * $SPHINX_TIMEOUT_S seconds (default 10) is an error. */
 #include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,14 @@ static const char *options(void)
 {
     const char *o = getenv("SPHINX_OPTIONS");
     return o && *o ? o : "ranker=bm25, max_matches=10";
+}
+
+/* Seconds a connect, send or answer may take: $SPHINX_TIMEOUT_S, default 10. */
+static unsigned timeout_s(void)
+{
+    const char *t = getenv("SPHINX_TIMEOUT_S");
+    int v = t ? atoi(t) : 0;
+    return v > 0 ? (unsigned)v : 10;
 }
 
 static void *sphinx_open(const char *spec, int idx)
@@ -58,6 +67,12 @@ static void *sphinx_open(const char *spec, int idx)
     *colon = 0;
     unsigned port = (unsigned)atoi(colon + 1);
     c->m = mysql_init(NULL);
+    if (c->m) { /* a query that gets no answer fails (an error) instead of hanging */
+        unsigned timeout = timeout_s();
+        mysql_options(c->m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+        mysql_options(c->m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+        mysql_options(c->m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+    }
     if (!c->m || !mysql_real_connect(c->m, host, NULL, NULL, NULL, port, NULL, 0)) {
         fprintf(stderr, "sphinx_e2e: connect %s: %s\n", spec, c->m ? mysql_error(c->m) : "oom");
         if (c->m)

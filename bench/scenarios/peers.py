@@ -12,22 +12,28 @@ and queries, side by side in one run, closed loop at equal concurrency:
             (Xapian::Remote::open), spreading connections over the replicas
             itself (Xapian has no mirrors); driven by bench/peers/xapian_e2e
 
-Queries: bench/leaf/make_queries.py's six classes (and2 and3 or2 or3 not2
-not3), TOP-10, BM25 (k1 = 1.2, b = 0.75). Documents are split into the same
-shards as sgs-index's (jump hash of XXH3 of the id). Exact match counts of
+Queries: every class of bench/leaf/make_queries.py (and2 and3 or2 or3 not2
+not3 term), TOP-10, BM25 (k1 = 1.2, b = 0.75), copied to queries.tsv beside
+the results. Documents are split into the same shards as sgs-index's
+(jump hash of XXH3 of the id). Exact match counts of
 every query are compared across the engines first. Runs are interleaved:
 for each concurrency, each round runs every engine once, in a rotating
 order; the reported figure of an engine is the median over the rounds.
+Then an open-loop phase: every engine at the same rate (--rate, default
+half of the slowest engine's closed-loop maximum at the highest
+concurrency) over at most that many connections, latency from each
+request's intended send time (sgs-bench --rate; the drivers' --rate).
 
 A peer that is not installed is skipped with a message. Indexes are cached
 under data/bench/peers-e2e/ (rebuilt when the corpus changes); --short
 builds a small synthetic corpus in a scratch folder and runs for seconds.
 Writes summary.json, every run's JSON and peers.png (throughput and p99
 against concurrency) plus peers-c<C>.png (latency spectrum at the highest
-concurrency) into bench/results/peers[-short]/.
+concurrency) and peers-open.png (the open-loop spectrum) into
+bench/results/peers[-short]/.
 
 usage: bench/scenarios/peers.py [--short] [--out DIR] [--corpus JSONL]
-         [--connections 1,4,16] [--duration S] [--rounds N]
+         [--connections 1,4,16] [--duration S] [--rounds N] [--rate R]
          [--peers sgsearch,sphinx,xapian]
 
 To shield the measured processes from other load, start it as
@@ -61,6 +67,8 @@ CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-I", C.ROOT]
 
 def pkg_flags(*names):
     """pkg-config --cflags --libs of the first name that pkg-config knows, or None."""
+    if not shutil.which("pkg-config"):
+        return None
     for n in names:
         p = subprocess.run(["pkg-config", "--cflags", "--libs", n], capture_output=True, text=True)
         if p.returncode == 0:
@@ -71,6 +79,14 @@ def pkg_flags(*names):
 def newer(target, *sources):
     return os.path.exists(target) and all(os.path.getmtime(target) >= os.path.getmtime(s)
                                           for s in sources)
+
+
+def compile_to(target, argv):
+    """Runs a compiler writing target's temporary twin, then renames it:
+    concurrent runs never see a half-written object or program."""
+    tmp = f"{target}.{os.getpid()}.tmp"
+    subprocess.run(argv + ["-o", tmp], check=True)
+    os.replace(tmp, target)
 
 
 def build_drivers():
@@ -86,8 +102,7 @@ def build_drivers():
         deps = [src, os.path.join(PEERS_SRC, "closedloop.h"), os.path.join(C.ROOT, "common", "hist.h"),
                 os.path.join(C.ROOT, "common", "mem.h")]
         if not newer(o, *deps):
-            subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", *CFLAGS, "-c", src, "-o", o],
-                           check=True)
+            compile_to(o, ["cc", "-std=c11", "-D_GNU_SOURCE", *CFLAGS, "-c", src])
         objs.append(o)
     out = {}
     specs = {
@@ -109,8 +124,7 @@ def build_drivers():
         srcp = os.path.join(PEERS_SRC, src)
         if not newer(exe, srcp, *objs):
             std = ["-std=c11"] if cc == "cc" else []
-            subprocess.run([cc, *std, *CFLAGS, srcp, *objs, *flags, "-lpthread", "-lm",
-                            "-o", exe], check=True)
+            compile_to(exe, [cc, *std, *CFLAGS, srcp, *objs, *flags, "-lpthread", "-lm"])
         out[eng] = exe
     return out
 
@@ -275,7 +289,7 @@ def prepare(corpus, work, limit, engines, per_class):
         old["sgs"] = True
         old.pop("queries", None)
         save()
-    if old.get("queries") != per_class or not os.path.exists(paths["queries"]):
+    if old.get("queries") != per_class or not newer(paths["queries"], C.MAKE_QUERIES):
         subprocess.run([sys.executable, C.MAKE_QUERIES, paths["sgs"], paths["queries"],
                         "--per-class", str(per_class), "--seed", "1", "--pool", "5000",
                         "--skip", "50", "--build", C.BUILD], check=True)
@@ -549,12 +563,12 @@ def agreement(counts, queries):
     return res
 
 
-def run_driver(exe, target, queries, out, name, conns, duration, warmup):
+def run_driver(exe, target, queries, out, name, conns, duration, warmup, rate=None):
     js = os.path.join(out, f"{name}.json")
     argv = [exe, "--target", target, "--queries", queries, "--connections", str(conns),
                   "--duration", str(duration), "--warmup", str(warmup), "--json", js,
-                  "--label", name]
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 120)
+                  "--label", name] + (["--rate", str(rate)] if rate else [])
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 300)
     if p.returncode:
         raise RuntimeError(f"{name}: driver failed ({p.returncode}): {p.stderr[-2000:]}")
     with open(js) as f:
@@ -565,7 +579,10 @@ def run_driver(exe, target, queries, out, name, conns, duration, warmup):
     return rep
 
 
-def run_sgs(url, queries, out, name, conns, duration, warmup):
+def run_sgs(url, queries, out, name, conns, duration, warmup, rate=None):
+    if rate:  # open loop over at most conns connections, as the peers' drivers
+        return C.bench(url, queries, out, name, rate=rate, duration=duration, warmup=warmup,
+                       max_connections=conns)
     return C.bench(url, queries, out, name, connections=conns, duration=duration, warmup=warmup)
 
 
@@ -627,6 +644,9 @@ def main():
     ap.add_argument("--duration", type=float, help="seconds per run (default 10; --short 1)")
     ap.add_argument("--warmup", type=float, help="seconds per run before measuring (default 2)")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3; --short 1)")
+    ap.add_argument("--rate", type=float, default=None,
+                    help="open-loop rate for every engine (default: half the slowest engine's "
+                         "closed-loop maximum; 0: no open-loop phase)")
     ap.add_argument("--per-class", type=int, help="queries per class (default 200; --short 20)")
     ap.add_argument("--peers", default="sgsearch,sphinx,xapian")
     ap.add_argument("--leaf-threads", type=int, default=1)
@@ -669,7 +689,8 @@ def main():
                                           os.path.basename(corpus).split(".")[0]
                                           + (f"-{a.limit}" if a.limit else ""))
         paths = prepare(corpus, work, a.limit, engines, per_class)
-        queries = paths["queries"]
+        queries = os.path.join(out, "queries.tsv")
+        shutil.copyfile(paths["queries"], queries)
         qlist = [tuple(l.rstrip("\n").split("\t", 1)) for l in open(queries) if "\t" in l]
         targets = {}
         cl = C.Cluster(paths["sgs"], SHARDS, REPLICAS, scratch, a.root_flag, a.leaf_threads)
@@ -688,28 +709,43 @@ def main():
                 if e in engines:
                     counts[e] = driver_counts(drivers[e], targets[e], queries)
             agree = agreement(counts, qlist) if "sgsearch" in counts else {}
+            def one(e, name, c, rate=None):
+                if e == "sgsearch":
+                    pids = [p.popen.pid for p in list(cl.leaves.values()) + [cl.root]]
+                    fn = lambda: run_sgs(targets[e], queries, out, name, c, duration, warmup, rate)
+                else:
+                    pids = [p.pid for p in servers[e].procs]
+                    fn = lambda: run_driver(drivers[e], targets[e], queries, out, name, c,
+                                            duration, warmup, rate)
+                rep = with_cpu(fn, pids)
+                with open(os.path.join(out, f"{name}.json"), "w") as f:
+                    json.dump(rep, f)
+                return rep
+
             per = {e: {} for e in engines}
             for c in conns:
                 for rnd in range(rounds):
                     order = engines[rnd % len(engines):] + engines[:rnd % len(engines)]
                     for e in order:
-                        name = f"{e}-c{c}-r{rnd}"
-                        if e == "sgsearch":
-                            pids = [p.popen.pid for p in list(cl.leaves.values()) + [cl.root]]
-                            fn = lambda: run_sgs(targets[e], queries, out, name, c, duration, warmup)
-                        else:
-                            pids = [p.pid for p in servers[e].procs]
-                            fn = lambda: run_driver(drivers[e], targets[e], queries, out, name, c,
-                                                    duration, warmup)
-                        rep = with_cpu(fn, pids)
-                        with open(os.path.join(out, f"{name}.json"), "w") as f:
-                            json.dump(rep, f)
-                        per[e].setdefault(c, []).append(rep)
+                        per[e].setdefault(c, []).append(one(e, f"{e}-c{c}-r{rnd}", c))
+            # Open loop: every engine at the same rate, half of the slowest
+            # engine's closed-loop maximum (at the highest concurrency), over
+            # at most that many connections.
+            top = conns[-1]
+            rate = a.rate or max(10, round(0.5 * min(statistics.median(
+                r["achieved_rate"] for r in per[e][top]) for e in engines)))
+            opened = {e: [] for e in engines}
+            if a.rate != 0:
+                for rnd in range(rounds):
+                    order = engines[rnd % len(engines):] + engines[:rnd % len(engines)]
+                    for e in order:
+                        opened[e].append(one(e, f"{e}-rate{rate}-r{rnd}", top, rate))
         finally:
             cl.close()
             for sv in servers.values():
                 sv.close()
         runs = {e: {str(c): median_run(per[e][c]) for c in conns} for e in engines}
+        open_runs = {e: median_run(opened[e]) for e in engines if opened[e]}
         load_end = open("/proc/loadavg").read().split()[:3]
         goal = {}
         peers_here = [e for e in engines if e != "sgsearch"]
@@ -730,6 +766,8 @@ def main():
                    "leaf_threads": a.leaf_threads, "started": started,
                    "loadavg_start": load_start, "loadavg_end": load_end, "cpus": os.cpu_count(),
                    "agreement": agree, "runs": runs, "goal_5x_and_lower_p99": goal,
+                   "open_loop": {"rate": rate if open_runs else None, "max_connections": top,
+                                 "runs": open_runs},
                    "command": " ".join(sys.argv)}
         C.write_summary(out, summary)
         plot(out, summary, engines)
@@ -747,6 +785,18 @@ def main():
                              f"{cpu['client']:.3f}"])
         print(C.table(["conns", "engine", "q/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
                        "server cpu ms/q", "client cpu ms/q"], rows))
+        if open_runs:
+            rows = []
+            for e, r in open_runs.items():
+                L = r["latency_ms"]
+                rows.append([e, f"{r['achieved_rate']:.0f}", f"{L['p50']:.2f}", f"{L['p90']:.2f}",
+                             f"{L['p99']:.2f}", f"{L['p999']:.2f}", f"{L['max']:.2f}", r["errors"],
+                             f"{r['cpu_ms_per_query']['server']:.3f}"])
+            print(f"open loop at {rate} q/s, at most {top} connections, latency from intended send:")
+            print(C.table(["engine", "q/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
+                           "errors", "server cpu ms/q"], rows))
+            C.plot_percentiles(out, "peers-open", f"end to end, open loop at {rate} q/s",
+                               [(e, opened[e][0]) for e in engines])
         for c, g in goal.items():
             print(f"{c} connections: sgsearch {g['throughput_ratio']}x the q/s of {g['faster_peer']}, "
                   f"p99 {g['p99_ms']:.2f} vs {g['peer_p99_ms']:.2f} ms: goal "

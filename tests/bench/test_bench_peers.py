@@ -46,7 +46,9 @@ def test_peers_short(tmp_path):
     for why in s["skipped"].values():
         assert "needs" in why
         assert why in p.stdout
-    assert s["queries"] == 6 * 20
+    classes = {line.split("\t", 1)[0] for line in open(out / "queries.tsv")}
+    assert {"and2", "or2", "not2"} <= classes
+    assert s["queries"] == 20 * len(classes)
     for eng in s["engines"]:
         for c in ("1", "2"):
             r = s["runs"][eng][c]
@@ -65,7 +67,16 @@ def test_peers_short(tmp_path):
             a = s["agreement"][eng]
             assert a["equal"] == s["queries"] and a["differ"] == 0, a
             assert set(s["goal_5x_and_lower_p99"]) == {"1", "2"}
-    assert "conns" in p.stdout and "engine" in p.stdout
+    o = s["open_loop"]
+    assert o["rate"] >= 10 and o["max_connections"] == 2
+    assert set(o["runs"]) == set(s["engines"])
+    for eng, r in o["runs"].items():
+        assert r["requests"] > 0 and r["errors"] == 0
+        check_latency(r["latency_ms"])
+        rep = json.load(open(out / f"{eng}-rate{o['rate']}-r0.json"))
+        assert rep["mode"] == "open" and rep["target_rate"] == o["rate"]
+        assert rep["latency_from"] in ("intended_send",)
+    assert "conns" in p.stdout and "engine" in p.stdout and "open loop at" in p.stdout
     if cluster.shutil.which("gnuplot"):
-        for png in ("peers.png", "peers-c2.png"):
+        for png in ("peers.png", "peers-c2.png", "peers-open.png"):
             assert (out / png).read_bytes()[:4] == b"\x89PNG"

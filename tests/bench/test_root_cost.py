@@ -51,11 +51,17 @@ def test_root_cost_short(tmp_path):
     assert c["root_cpu_us_per_query"]["1"] > 0 and c["root_cpu_us_per_query"]["4"] > 0
     assert isinstance(c["root_cpu_us_per_sub_request"], (int, float))
     assert c["goal_met"] == (c["root_cpu_us_per_sub_request"] <= 10)
+    assert set(c["variants"]) == {"current"}
+    assert c["variants"]["current"]["closed"]["root_cpu_us_per_sub_request"] == \
+        c["root_cpu_us_per_sub_request"]
 
     o = s["overhead"]
     assert o["loopback_rtt_us_p50"] > 0 and o["root_latency_us_p50"] > 0
     assert o["slowest_leaf_us_p50"] >= 0
     assert o["overhead_us_p50"] <= o["root_latency_us_p50"]
+    for k in ("root_own_us_p50", "leaf_round_trip_minus_service_us_p50",
+              "root_internal_overhead_us_p50"):
+        assert isinstance(o[k], (int, float)), k
     assert o["goal_met"] == (o["overhead_us_p50"] <= 2 * o["loopback_rtt_us_p50"])
     for r in o["runs"]["root"] + o["runs"]["nginx"]:
         assert r["errors"] == 0 and r["requests"] > 0

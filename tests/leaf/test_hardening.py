@@ -2,6 +2,7 @@
 endpoint, operator limits, and reload storms with a broken index directory.
 The leaf must answer every request with a 4xx (never a 5xx or a crash) and
 keep serving its generation when a reload fails."""
+import errno
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import shutil
 import signal
 import socket
 import threading
+import time
 
 import pytest
 
@@ -275,3 +277,212 @@ def test_info_answers_while_a_reload_is_blocked(tmp_path):
         with open(os.path.join(live, "manifest.json"), "w") as f:
             f.write(manifest_text)
         assert sgs.Http(leaf.url).post("/v1/admin/reload", body=b"").status == 200
+
+
+def _wait_blocked_opening_fifo(proc, timeout=20):
+    """Waits until a thread of proc sleeps in open() of a FIFO with no
+    writer (kernel wait channel wait_for_partner)."""
+    deadline = time.monotonic() + timeout * sgs.SLOW
+    while True:
+        task_dir = "/proc/%d/task" % proc.pid
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "wchan")) as f:
+                    if "wait_for_partner" in f.read():
+                        return
+            except OSError:
+                pass
+        assert proc.poll() is None, "the leaf exited"
+        assert time.monotonic() < deadline, "no leaf thread ever blocked opening the FIFO"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["sighup", "post"])
+def test_sigterm_with_a_stuck_reload_exits_within_the_drain_timeout(tmp_path, how):
+    """A reload blocked for good (here: reading a manifest FIFO that never
+    delivers) neither stalls queries nor the drain: SIGTERM still exits 0
+    in about --drain-timeout-ms, and the POST waiting on the reload gets a
+    503 draining answer instead of hanging."""
+    live = str(tmp_path / "idx")
+    sgs.build_index(make_docs(5), live, 1)
+    manifest = os.path.join(live, "manifest.json")
+    leaf = sgs.Leaf(live, "--drain-timeout-ms", "300")
+    answers = []
+    t = None
+    try:
+        os.unlink(manifest)
+        os.mkfifo(manifest)
+        if how == "sighup":
+            leaf.signal(signal.SIGHUP)
+        else:
+            t = threading.Thread(target=lambda: answers.append(
+                sgs.Http(leaf.url, timeout=60).post("/v1/admin/reload", body=b"")))
+            t.start()
+        _wait_blocked_opening_fifo(leaf.proc)
+        h = sgs.Http(leaf.url, timeout=10)
+        assert h.post("/v1/shard/search", json_body={"q": "alpha", "k": 3}).status == 200
+        assert h.get("/v1/shard/info").status == 200
+        # A second POST, sent before SIGTERM, queues behind the stuck reload.
+        late = socket.create_connection(("127.0.0.1", leaf.port), timeout=30)
+        late.sendall(b"POST /v1/admin/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        time.sleep(0.2)
+        h.close()
+        assert leaf.stop(timeout=15) == 0
+        late_answer = b""
+        while b"\r\n\r\n" not in late_answer or not late_answer.endswith(b"}"):
+            c = late.recv(65536)
+            if not c:
+                break
+            late_answer += c
+        late.close()
+        if t is not None:
+            t.join(30)
+    finally:
+        leaf.kill()
+        try:  # releases a reader still blocked (when the test failed)
+            os.close(os.open(manifest, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    assert status_of(late_answer) == 503, late_answer
+    assert json.loads(late_answer.split(b"\r\n\r\n", 1)[1])["error"]["type"] == "draining"
+    for r in answers:
+        assert r.status == 503 and r.json["error"]["type"] == "draining", (r.status, r.body)
+    assert len(answers) == (1 if how == "post" else 0)
+    assert "reload_abandoned" in leaf.stderr()
+
+
+def _open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def _half_open(port, n):
+    """n connections that each send half a request and then nothing."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            s.sendall(b"POST /v1/shard/search HTTP/1.1\r\nHost: x\r\nContent-Le")
+        except OSError:  # refused at once: over the connection limit
+            pass
+        socks.append(s)
+    return socks
+
+
+def _closed_by_server(s):
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, socket.timeout):
+        return True
+
+
+def test_slow_clients_time_out_and_are_capped_by_the_connection_limit(index):
+    """200 half-sent requests: the leaf keeps at most --max-connections of
+    them (its descriptors stay bounded), closes each after --conn-timeout-s
+    without progress, and a normal request is answered afterwards."""
+    with sgs.Leaf(index, "--conn-timeout-s", "1", "--max-connections", "40") as leaf:
+        base = _open_fds(leaf.pid)
+        socks = _half_open(leaf.port, 200)
+        try:
+            held = _open_fds(leaf.pid) - base
+            assert held <= 40, "the leaf holds %d connections, the limit is 40" % held
+            for s in socks:  # every one is closed by the server, none answered
+                s.settimeout(30 * sgs.SLOW)
+                assert _closed_by_server(s)
+        finally:
+            for s in socks:
+                s.close()
+        deadline = time.monotonic() + 30 * sgs.SLOW
+        while True:
+            try:
+                r = sgs.Http(leaf.url, timeout=10).post("/v1/shard/search",
+                                                        json_body={"q": "alpha", "k": 1})
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "no answer after the slow clients left"
+                time.sleep(0.05)
+        assert r.status == 200, r.body
+        assert _open_fds(leaf.pid) - base <= 2
+
+
+def test_connection_limit_is_lowered_to_fit_the_open_file_limit(index, tmp_path):
+    """With a hard open-file limit too small for the default --max-connections, the leaf
+    raises its soft limit to the hard one, lowers the connection limit to fit
+    (saying so) and, flooded, never runs out of descriptors: requests are
+    answered again once the flood times out."""
+    wrapper = tmp_path / "limited-leaf"
+    wrapper.write_text('#!/bin/sh\nulimit -Sn 200 && ulimit -Hn 300 && exec "%s" "$@"\n'
+                       % sgs.SGS_LEAF)
+    wrapper.chmod(0o755)
+
+    class LimitedLeaf(sgs.Leaf):
+        binary = str(wrapper)
+
+    with LimitedLeaf(index, "--conn-timeout-s", "1") as leaf:  # default limit 4096
+        with open("/proc/%d/limits" % leaf.pid) as f:
+            line = [x for x in f if x.startswith("Max open files")][0]
+        assert line.split()[3] == "300", line
+        socks = _half_open(leaf.port, 400)
+        try:
+            assert _open_fds(leaf.pid) < 300
+            for s in socks:
+                s.settimeout(30 * sgs.SLOW)
+                assert _closed_by_server(s)
+        finally:
+            for s in socks:
+                s.close()
+        r = None
+        deadline = time.monotonic() + 30 * sgs.SLOW
+        while r is None:
+            try:
+                r = sgs.Http(leaf.url, timeout=10).get("/healthz")
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert r.status == 200
+    err = leaf.stderr()
+    assert "http_limits" in err and "not 4096" in err, err[-2000:]
+    assert "Too many open files" not in err, err[-2000:]
+
+
+def _split(answer):
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    ctype = [l.split(b":", 1)[1].strip() for l in lines[1:] if l.lower().startswith(b"content-type:")]
+    return int(lines[0][9:12]), (ctype[0] if ctype else None), body
+
+
+def test_error_answers_are_json_where_the_leaf_makes_them(index):
+    """The leaf's own refusals are JSON with their error type; the ones
+    libmicrohttpd makes while parsing (docs/leaf.md lists them) keep their
+    documented status, or close the connection, and the leaf serves on."""
+    head = b"POST /v1/shard/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    ours = [
+        (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "not_found"),
+        (b"PUT /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+         405, "method_not_allowed"),
+        (head + b"Content-Length: 100000\r\n\r\n{}", 400, "body_too_large"),
+        (head + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % 70000 + b"a" * 70000 +
+         b"\r\n0\r\n\r\n", 400, "body_too_large"),
+        (head + b"Content-Length: 1\r\n\r\n{", 400, "invalid_json"),
+    ]
+    theirs = [
+        (b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 200000 + b"\r\n\r\n", 431),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", 400),
+        (head + b"Content-Length: -5\r\n\r\n{}", 400),
+        (head + b"Content-Length: 99999999999999999999\r\n\r\n{}", 413),
+        (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+        (b"GARBAGE\r\n\r\n", None),
+        (head + b"Transfer-Encoding: gzip\r\n\r\n{}", None),
+    ]
+    with sgs.Leaf(index) as leaf:
+        for req, status, etype in ours:
+            st, ctype, body = _split(raw(leaf.port, req))
+            assert (st, ctype) == (status, b"application/json"), (req[:80], st, ctype, body[:200])
+            assert json.loads(body)["error"]["type"] == etype, body
+        for req, status in theirs:
+            a = raw(leaf.port, req)
+            if status is None:
+                assert a == b"", a[:200]
+            else:
+                assert _split(a)[0] == status, a[:300]
+        assert sgs.http_get(leaf.url, "/healthz").status == 200

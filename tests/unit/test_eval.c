@@ -84,7 +84,7 @@ typedef struct fixture {
     char (*ids)[16];
 } fixture;
 
-typedef enum { SHAPE_MIXED, SHAPE_TIES, SHAPE_LARGE } shape;
+typedef enum { SHAPE_MIXED, SHAPE_TIES, SHAPE_LARGE, SHAPE_PRUNE } shape;
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -137,6 +137,8 @@ static void fixture_build(fixture *fx, rng *r, uint32_t n_docs, uint32_t n_terms
     for (uint32_t d = 0; d < n_docs; d++) {
         snprintf(fx->ids[d], sizeof fx->ids[d], "%u", perm[d]);
         fx->len[d] = sh == SHAPE_TIES ? 1 + rng_below(r, 3) : 1 + rng_below(r, 200);
+        if (sh == SHAPE_PRUNE && rng_below(r, 4) == 0) /* long ones, past 2^18 now and then */
+            fx->len[d] = rng_below(r, 20) ? 1 + rng_below(r, 5000) : 1 + rng_below(r, 400000);
         cr_assert_eq(sgs_shard_writer_add_doc(w, fx->ids[d], strlen(fx->ids[d]), "{}", 2,
                                               fx->len[d], &err),
                      0, "%s", err.msg);
@@ -151,6 +153,8 @@ static void fixture_build(fixture *fx, rng *r, uint32_t n_docs, uint32_t n_terms
     uint32_t *docs = malloc(n_docs * sizeof *docs), *tfs = malloc(n_docs * sizeof *tfs);
     for (uint32_t t = 0; t < n_terms; t++) {
         double p = term_density(r, n_docs);
+        if (sh == SHAPE_PRUNE && rng_below(r, 4) > 0)
+            p = 1.0 / (3 + rng_below(r, 60)); /* many blocks each */
         uint32_t df = 0;
         for (uint32_t d = 0; d < n_docs; d++)
             if (rng_unit(r) < p) {
@@ -519,6 +523,101 @@ Test(eval, differential_large_shard)
     fixture fx;
     fixture_build(&fx, &r, 120000 + rng_below(&r, 30000), 10, SHAPE_LARGE);
     run_queries(&fx, &r, 60);
+    fixture_free(&fx);
+}
+
+/* The shapes with their own pruning paths: one term (blocks skipped by
+ * their maxima), a -b (count by subtraction, ranking with blocks skipped),
+ * a -b -c, OR of 2 - 4 terms (MaxScore), AND of 2 - 3 terms and a b -c, all
+ * with the length-code bound; k from 1 to past the matches. */
+static void run_pruned_shapes(const fixture *fx, rng *r, uint32_t n_queries)
+{
+    sgs_arena a, ea;
+    sgs_arena_init(&a, 1 << 16);
+    sgs_arena_init(&ea, 1 << 16);
+    static const uint32_t ks[] = {1, 2, 3, 10, 37, 200};
+    for (uint32_t i = 0; i < n_queries; i++) {
+        const char *t[4];
+        for (uint32_t j = 0; j < 4; j++)
+            t[j] = fx->names[rng_below(r, fx->n_terms)];
+        sgs_query_node *q;
+        uint32_t form = rng_below(r, 6);
+        if (form == 0) {
+            q = mk_term(&a, t[0]);
+        } else if (form == 3) {
+            uint32_t n = 2 + rng_below(r, 3);
+            q = mk(&a, SGS_QUERY_OR, n);
+            for (uint32_t j = 0; j < n; j++)
+                q->children[j] = mk_term(&a, t[j]);
+        } else {
+            /* 1: a -b; 2: a -b -c; 4: a b [c]; 5: a b -c */
+            uint32_t n_pos = form <= 2 ? 1 : 2 + (form == 4 && rng_below(r, 2));
+            uint32_t n_neg = form == 1 || form == 5 ? 1 : form == 2 ? 2 : 0;
+            q = mk(&a, SGS_QUERY_AND, n_pos + n_neg);
+            for (uint32_t j = 0; j < n_pos + n_neg; j++) {
+                sgs_query_node *c = mk_term(&a, t[j]);
+                if (j >= n_pos) {
+                    sgs_query_node *x = mk(&a, SGS_QUERY_NOT, 1);
+                    x->children[0] = c;
+                    c = x;
+                }
+                q->children[j] = c;
+            }
+        }
+        ref_result ref = reference(fx, q);
+        check_query(fx, q, &ref, 0, &ea);
+        sgs_arena_reset(&ea);
+        for (uint32_t j = 0; j < 2; j++) {
+            check_query(fx, q, &ref, ks[rng_below(r, sizeof ks / sizeof *ks)], &ea);
+            sgs_arena_reset(&ea);
+        }
+        free(ref.hits);
+        sgs_arena_reset(&a);
+    }
+    sgs_arena_fini(&a);
+    sgs_arena_fini(&ea);
+}
+
+Test(eval, differential_pruned_shapes)
+{
+    rng r = seeded("differential_pruned_shapes");
+    for (uint32_t i = 0; i < 2; i++) {
+        fixture fx;
+        fixture_build(&fx, &r, 20000 + rng_below(&r, 30000), 12, SHAPE_PRUNE);
+        run_pruned_shapes(&fx, &r, 150);
+        fixture_free(&fx);
+    }
+    fixture fx;
+    fixture_build(&fx, &r, 5000 + rng_below(&r, 5000), 6, SHAPE_TIES);
+    run_pruned_shapes(&fx, &r, 150);
+    fixture_free(&fx);
+}
+
+/* Length codes never exceed the length they code, lose at most 1/16 of it
+ * below 2^18, keep the order, and the shard's codes are those of its lengths. */
+Test(eval, length_codes)
+{
+    uint8_t prev = 0;
+    for (uint32_t len = 0; len < (1u << 20); len++) {
+        uint8_t c = sgs_bm25_len_code(len);
+        uint32_t f = sgs_bm25_len_floor(c);
+        cr_assert(f <= len, "len %u: code %u floor %u", len, c, f);
+        if (len < (1u << 18))
+            cr_assert(len - f <= len / 16, "len %u: code %u floor %u", len, c, f);
+        cr_assert(c >= prev, "len %u: code %u after %u", len, c, prev);
+        prev = c;
+    }
+    rng r = seeded("length_codes");
+    for (int i = 0; i < 100000; i++) {
+        uint32_t len = (uint32_t)rng_next(&r);
+        cr_assert(sgs_bm25_len_floor(sgs_bm25_len_code(len)) <= len, "len %u", len);
+    }
+    cr_assert_eq(sgs_bm25_len_code(UINT32_MAX), 255);
+    fixture fx;
+    fixture_build(&fx, &r, 3000, 2, SHAPE_PRUNE);
+    const uint8_t *codes = sgs_shard_len_codes(fx.s);
+    for (uint32_t d = 0; d < fx.n_docs; d++)
+        cr_assert_eq(codes[d], sgs_bm25_len_code(fx.len[d]), "doc %u", d);
     fixture_free(&fx);
 }
 
