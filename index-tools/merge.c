@@ -470,11 +470,6 @@ typedef struct run_index {
     size_t n;
 } run_index;
 
-static uint64_t get_u64(const uint8_t *p)
-{
-    return sgs_load_u64(p);
-}
-
 /* Loads and checks the run index beside run_path. */
 static int load_run_index(const char *run_path, run_index *ix, sgs_err *err)
 {
@@ -501,7 +496,7 @@ static int load_run_index(const char *run_path, run_index *ix, sgs_err *err)
     for (;;) {
         if (len - pos < 9)
             return sgs_err_set(err, SGS_ECORRUPT, "run index %s: truncated", path);
-        uint64_t off = get_u64(ix->bytes + pos);
+        uint64_t off = sgs_load_u64(ix->bytes + pos);
         size_t tlen = ix->bytes[pos + 8];
         pos += 9;
         if (ix->n > 0 && off < ix->samples[ix->n - 1].off)
@@ -569,7 +564,7 @@ static int append_piece(const char *path, sgs_shard_writer *w, uint8_t *buf, siz
         uint32_t bits = sgs_load_u32(p + 8);
         float max_score;
         memcpy(&max_score, &bits, 4);
-        uint64_t left = get_u64(p + 13);
+        uint64_t left = sgs_load_u64(p + 13);
         rc = sgs_shard_writer_begin_raw_term(w, (const char *)h, (size_t)len, shard_df, global_df,
                                              p[12] != 0, err);
         while (rc == 0 && left > 0) {

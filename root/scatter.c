@@ -24,8 +24,17 @@
 #include "common/mem.h"
 #include "root/root.h"
 
-#define IDLE_MAX_PER_REPLICA 64u
+/* Idle leaf connections kept per replica. A burst (a stall somewhere, then
+ * its backlog) needs one connection per concurrent sub-request; closing
+ * what it opened when the answers come back, and opening them again for the
+ * next burst, costs a handshake and a teardown on both ends per sub-request,
+ * which under a backlog is more CPU than the queries and keeps the backlog
+ * up. So the cap is high, and connections idle past IDLE_TIMEOUT_NS are
+ * closed a few at a time (IDLE_REAP_PER_TICK per replica per maintenance
+ * tick) rather than all in the tick they expire. */
+#define IDLE_MAX_PER_REPLICA 1024u
 #define IDLE_TIMEOUT_NS (10ull * 1000000000u)
+#define IDLE_REAP_PER_TICK 8u
 #define MAINT_INTERVAL_NS (100ull * 1000000u)
 #define ROTATE_INTERVAL_NS (5ull * 1000000000u)
 #define HEDGE_MIN_SAMPLES 20u
@@ -1035,9 +1044,11 @@ static void maint_cb(sgs_ev_timer *t)
         }
         for (uint32_t j = 0; j < s->n_replicas; j++) {
             root_replica *rep = &s->replicas[j];
-            for (root_conn **p = &rep->idle; *p;) {
+            uint32_t reaped = 0;
+            for (root_conn **p = &rep->idle; *p && reaped < IDLE_REAP_PER_TICK;) {
                 root_conn *c = *p;
                 if (now - c->idle_since_ns > IDLE_TIMEOUT_NS) {
+                    reaped++;
                     *p = c->next;
                     rep->n_idle--;
                     conn_free(r, c);

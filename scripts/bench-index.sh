@@ -7,6 +7,8 @@
 #                      (default: gcide synth1m)
 #   SGS_BENCH_PEERS    peers to run (default: xapian,sphinx; Xapian needs about
 #                      45 minutes for synth10m here)
+#   SGS_BENCH_THREADS  sgs-index --threads settings to run (default: "1 0"; 0 is
+#                      one per core)
 set -eu
 cd "$(dirname "$0")/.."
 B=${SGS_BUILD:-build/release}
@@ -14,6 +16,7 @@ DATA=${SGS_DATA:-data}
 WORK=${SGS_BENCH_WORK:-$DATA/bench}
 CORPORA=${SGS_BENCH_CORPORA:-gcide synth1m}
 PEERS=${SGS_BENCH_PEERS:-xapian,sphinx}
+THREADS=${SGS_BENCH_THREADS:-1 0}
 mkdir -p "$DATA" "$WORK"
 
 corpus() {
@@ -48,8 +51,9 @@ ours() { # corpus threads mem_limit
 echo "{\"machine\":{\"cores\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"date\":\"$(date -u +%F)\"}}"
 for c in $CORPORA; do
     corpus "$c"
-    ours "$c" 1 256M
-    ours "$c" 0 256M
+    for t in $THREADS; do
+        ours "$c" "$t" 256M
+    done
     bench/peers/run_peers.py --input "$DATA/$c.jsonl" --workdir "$WORK/peers-$c" --peers "$PEERS" |
         sed "s/^{/{\"corpus\":\"$c\",/"
 done

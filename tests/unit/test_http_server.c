@@ -194,8 +194,25 @@ static void release_held(fixture *f)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* Answers 200 "ok" when the query string passes sgs_http_query_check with
+ * the names a and b, else 400 with the reason. */
+static sgs_http_result h_check(void *ctx, sgs_http_request *req)
+{
+    (void)ctx;
+    static const char *const allowed[] = {"a", "b", NULL};
+    sgs_err err = {0};
+    if (sgs_http_query_check(req, allowed, &err) != 0) {
+        sgs_http_reply_error(req, err.code, err.msg);
+        return SGS_HTTP_DONE;
+    }
+    sgs_http_reply(req, 200, "text/plain");
+    sgs_buf_printf(sgs_http_reply_body(req), "ok");
+    return SGS_HTTP_DONE;
+}
+
 static fixture fx;
 static sgs_http_route routes[] = {
+    {"GET", "/check", h_check, &fx},
     {"GET", "/hello", h_hello, &fx},
     {"POST", "/echo", h_echo, &fx},
     {"POST", "/async", h_async, &fx},
@@ -266,6 +283,38 @@ Test(http_server, keep_alive_serves_two_requests_on_one_connection)
     cr_assert_eq(r.status, 200);
     close(fd);
     cr_assert_geq(atomic_load(&fx.thread_inits), 1);
+    stop(srv);
+}
+
+Test(http_server, query_check_refuses_unknown_and_repeated_parameters)
+{
+    sgs_http_server *srv = start(1, 0);
+    static const struct {
+        const char *query;
+        int status;
+        const char *named; /* in the reason */
+    } cases[] = {
+        {"", 200, NULL},
+        {"?a=1", 200, NULL},
+        {"?a=1&b=2", 200, NULL},
+        {"?B=2&a=", 200, NULL},
+        {"?c=1", 400, "'c'"},
+        {"?a=1&zz", 400, "'zz'"},
+        {"?a=1&a=2", 400, "'a' given more than once"},
+        {"?a=1&A=2", 400, "'A' given more than once"},
+        {"?b=1&x=1&b=2", 400, "'x'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[256];
+        snprintf(req, sizeof req, "GET /check%s HTTP/1.1\r\nHost: x\r\n\r\n", cases[i].query);
+        reply r;
+        roundtrip(sgs_http_server_port(srv), req, &r);
+        cr_assert_eq(r.status, cases[i].status, "%s: %d %s", cases[i].query, r.status, r.body);
+        if (cases[i].named) {
+            cr_assert_not_null(strstr(r.body, "\"type\":\"bad_request\""), "%s", r.body);
+            cr_assert_not_null(strstr(r.body, cases[i].named), "%s: %s", cases[i].query, r.body);
+        }
+    }
     stop(srv);
 }
 
