@@ -3,13 +3,14 @@ burst of concurrent sub-requests opened is kept once the answers are in
 (not closed past a small idle cap), and the next burst of the same size
 reuses them instead of connecting again."""
 import json
+import os
 import signal
 import socket
 import time
 
 import pytest
 
-from cluster_conftest import SLOW, Client, build_index, vocab_docs
+from cluster_conftest import SLOW, Client, build_index, metrics, vocab_docs
 
 DOCS = vocab_docs(31, 300, vocab=20)
 BURST = 100  # concurrent queries: above the old idle cap of 64 per replica
@@ -42,6 +43,25 @@ def _leaf_peers(leaf_port):
     return peers
 
 
+def _wait_stopped(pid):
+    """Waits until every thread of pid is in the stopped state: SIGSTOP is
+    not instantaneous on a busy machine, and a thread still running would
+    answer part of the burst."""
+    deadline = time.monotonic() + 20 * SLOW
+    while True:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:
+                pass
+        if states and all(st in ("T", "t") for st in states):
+            return
+        assert time.monotonic() < deadline, states
+        time.sleep(0.005)
+
+
 def _burst(root, leaf):
     """BURST queries at once while the leaf is frozen, so each needs its own
     leaf connection; returns the answers' status lines."""
@@ -51,13 +71,15 @@ def _burst(root, leaf):
     socks = []
     leaf.signal(signal.SIGSTOP)
     try:
+        _wait_stopped(leaf.pid)
         for _ in range(BURST):
             s = socket.create_connection(("127.0.0.1", root.port), timeout=30 * SLOW)
             s.sendall(req)
             socks.append(s)
         deadline = time.monotonic() + 20 * SLOW
         while _replica(root.port)["in_flight"] < BURST:
-            assert time.monotonic() < deadline, _replica(root.port)
+            assert time.monotonic() < deadline, (_replica(root.port), sorted(
+                (k, v) for k, v in metrics(root.port).items() if "requests_total" in k))
             time.sleep(0.01)
     finally:
         leaf.signal(signal.SIGCONT)
