@@ -10,6 +10,7 @@ import socket
 import time
 
 import pytest
+import sgs
 
 from cluster_conftest import (SLOW, Client, build_index, manifest, metrics, shard_of,
                               vocab_docs)
@@ -204,7 +205,7 @@ def test_client_disconnect_mid_query_leaves_the_root_healthy(idx, cluster):
     leaves = cluster.leaves(idx, 3)
     root = cluster.root(leaves)
     before = metrics(root.port)
-    leaves[0][0].signal(signal.SIGSTOP)  # the query cannot finish while it waits
+    sgs.freeze(leaves[0][0])  # the query cannot finish while it waits
     try:
         for _ in range(3):
             s = socket.create_connection(("127.0.0.1", root.port), timeout=10)

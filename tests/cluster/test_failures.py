@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import sgs
 
 from cluster_conftest import SLOW, Client, build_index, metrics, vocab_docs
 
@@ -190,7 +191,7 @@ def _stalls(cluster, idx, hedge_args, timeout_ms, rounds=6, per_round=15):
     try:
         for rnd in range(rounds):
             victim = leaves[rnd % 2][(rnd // 2) % 2]
-            victim.signal(signal.SIGSTOP)
+            sgs.freeze(victim)
             try:
                 for i in range(per_round):
                     replies.append(c.search(q=QUERIES[i % len(QUERIES)], k=5,

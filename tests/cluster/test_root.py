@@ -273,7 +273,7 @@ def test_straggler_is_hedged(indexes, tmp_path):
         with sgs.Http(root.url) as h:
             for _ in range(30):
                 assert h.get("/search?q=w1").status == 200
-            stopped.signal(signal.SIGSTOP)
+            sgs.freeze(stopped)
             for i in range(60):
                 r = h.post("/search", json_body={"q": "w%d" % (i % 9 + 1), "timeout_ms": 2000})
                 assert r.status == 200, r
@@ -294,7 +294,7 @@ def test_straggler_without_hedging_shows(indexes, tmp_path):
     stopped = leaves[0][0]
     try:
         with sgs.Http(root.url) as h:
-            stopped.signal(signal.SIGSTOP)
+            sgs.freeze(stopped)
             slow = 0
             for i in range(20):
                 r = h.post("/search", json_body={"q": "w1", "timeout_ms": 300})
@@ -388,7 +388,7 @@ def test_client_disconnect_cancels_leaf_work(indexes, tmp_path):
                     "--probe-timeout-ms", "10000", tmp_dir=tmp_path)
     stuck = leaves[1][0]
     try:
-        stuck.signal(signal.SIGSTOP)
+        sgs.freeze(stuck)
         c = socket.create_connection(("127.0.0.1", root.port))
         body = b'{"q": "w1", "timeout_ms": 20000}'
         c.sendall(b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"

@@ -279,6 +279,31 @@ class Http:
         self.close()
 
 
+def freeze(proc, timeout=10):
+    """Sends SIGSTOP to proc (anything with .pid and .signal) and waits until
+    every one of its threads shows as stopped: a thread running on another
+    CPU stops a little later, and may still answer a request meanwhile."""
+    proc.signal(signal.SIGSTOP)
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        states = []
+        try:
+            tasks = os.listdir("/proc/%d/task" % proc.pid)
+        except OSError:
+            tasks = []
+        for t in tasks:
+            try:
+                with open("/proc/%d/task/%s/stat" % (proc.pid, t)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        if states and all(st in ("T", "t") for st in states):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("pid %d not stopped: %r" % (proc.pid, states))
+        time.sleep(0.002)
+
+
 def http_get(url, path, **kw):
     with Http(url) as h:
         return h.get(path, **kw)
