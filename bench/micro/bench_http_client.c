@@ -86,31 +86,16 @@ static void ready(sgs_ev_io *io, uint32_t events)
 
 int main(int argc, char **argv)
 {
-    long n = argc > 1 ? atol(argv[1]) : 200000;
-    int conns = argc > 2 ? atoi(argv[2]) : 8;
-    int port = argc > 3 ? atoi(argv[3]) : 0;
-    const char *term = argc > 4 ? argv[4] : "apple";
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (port == 0) {
-        if (trivial_server_start(&sa) != 0) {
-            perror("trivial server");
-            return 1;
-        }
-    } else
-        sa.sin_port = htons((uint16_t)port);
-    snprintf(host_header, sizeof host_header, "127.0.0.1:%u", ntohs(sa.sin_port));
-
-    sgs_arena arena;
-    sgs_arena_init(&arena, 4096);
-    sgs_err err = {0};
-    sgs_query_node *q = sgs_query_parse(term, strlen(term), &arena, &err);
-    if (q == NULL) {
-        fprintf(stderr, "query: %s\n", err.msg);
-        return 1;
-    }
+    bench_client_args args;
     sgs_buf body;
-    sgs_buf_init(&body);
-    sgs_wire_encode_request_bin(q, 10, 1000, &body);
+    if (bench_client_setup(argc, argv, &args, &body) != 0)
+        return 1;
+    long n = args.requests;
+    int conns = args.connections;
+    int port = args.port;
+    struct sockaddr_in sa = args.addr;
+    snprintf(host_header, sizeof host_header, "127.0.0.1:%u", ntohs(sa.sin_port));
+    sgs_err err = {0};
     sgs_buf_init(&request);
     sgs_http_format_request(&request, "POST", host_header, "/v1/shard/search",
                             "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n",
@@ -151,6 +136,5 @@ int main(int argc, char **argv)
     sgs_evloop_free(loop);
     sgs_buf_fini(&request);
     sgs_buf_fini(&body);
-    sgs_arena_fini(&arena);
     return failed ? 1 : 0;
 }

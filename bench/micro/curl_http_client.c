@@ -142,30 +142,14 @@ static void run_until(long target)
 
 int main(int argc, char **argv)
 {
-    long n = argc > 1 ? atol(argv[1]) : 200000;
-    int conns = argc > 2 ? atoi(argv[2]) : 8;
-    int port = argc > 3 ? atoi(argv[3]) : 0;
-    const char *term = argc > 4 ? argv[4] : "apple";
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (port == 0) {
-        if (trivial_server_start(&sa) != 0) {
-            perror("trivial server");
-            return 1;
-        }
-    } else
-        sa.sin_port = htons((uint16_t)port);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/shard/search", ntohs(sa.sin_port));
-
-    sgs_arena arena;
-    sgs_arena_init(&arena, 4096);
-    sgs_err err = {0};
-    sgs_query_node *q = sgs_query_parse(term, strlen(term), &arena, &err);
-    if (q == NULL) {
-        fprintf(stderr, "query: %s\n", err.msg);
+    bench_client_args args;
+    if (bench_client_setup(argc, argv, &args, &body) != 0)
         return 1;
-    }
-    sgs_buf_init(&body);
-    sgs_wire_encode_request_bin(q, 10, 1000, &body);
+    long n = args.requests;
+    int conns = args.connections;
+    int port = args.port;
+    struct sockaddr_in sa = args.addr;
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/shard/search", ntohs(sa.sin_port));
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     headers = curl_slist_append(headers, "Accept:");
@@ -221,6 +205,5 @@ int main(int argc, char **argv)
     curl_slist_free_all(headers);
     curl_global_cleanup();
     sgs_buf_fini(&body);
-    sgs_arena_fini(&arena);
     return failed ? 1 : 0;
 }

@@ -13,7 +13,16 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/query.h"
+#include "common/wire.h"
 
 static int trivial_server_fd;
 static const char trivial_reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-sgs-v1\r\n"
@@ -65,6 +74,49 @@ static int trivial_server_start(struct sockaddr_in *sa)
     if (pthread_create(&th, NULL, trivial_serve, NULL) != 0)
         return -1;
     pthread_detach(th);
+    return 0;
+}
+
+/* What a client benchmark's command line names: request count, connection
+ * count, and the target (a running leaf's port, or 0 for the trivial
+ * server). */
+typedef struct {
+    long requests;
+    int connections;
+    int port; /* 0: the trivial server */
+    struct sockaddr_in addr;
+} bench_client_args;
+
+/* Reads `[requests [connections [port [term]]]]` into *a (defaults 200000,
+ * 8, 0 = trivial server started here, "apple") and encodes the binary shard
+ * request for term (k=10, 1000 ms) into body (initialised here). Returns 0,
+ * or -1 after printing why. */
+static int bench_client_setup(int argc, char **argv, bench_client_args *a, sgs_buf *body)
+{
+    a->requests = argc > 1 ? atol(argv[1]) : 200000;
+    a->connections = argc > 2 ? atoi(argv[2]) : 8;
+    int port = a->port = argc > 3 ? atoi(argv[3]) : 0;
+    const char *term = argc > 4 ? argv[4] : "apple";
+    a->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (port == 0) {
+        if (trivial_server_start(&a->addr) != 0) {
+            perror("trivial server");
+            return -1;
+        }
+    } else
+        a->addr.sin_port = htons((uint16_t)port);
+
+    sgs_arena arena;
+    sgs_arena_init(&arena, 4096);
+    sgs_err err = {0};
+    sgs_query_node *q = sgs_query_parse(term, strlen(term), &arena, &err);
+    if (q == NULL) {
+        fprintf(stderr, "query: %s\n", err.msg);
+        return -1;
+    }
+    sgs_buf_init(body);
+    sgs_wire_encode_request_bin(q, 10, 1000, body);
+    sgs_arena_fini(&arena);
     return 0;
 }
 
