@@ -233,6 +233,8 @@ bool root_resolve_stop(root *r)
 void root_resolve_request(root *r, root_replica *rep)
 {
     root_resolver *rs = r->resolver;
+    if (rs == NULL) /* stopped at shutdown: a failing probe may still ask */
+        return;
     pthread_mutex_lock(&rs->mu);
     rs->slots[rep->resolve_slot].wanted = true;
     rs->wanted_any = true;
