@@ -168,14 +168,14 @@ int main(int argc, char **argv)
     int level = sgs_log_level_parse(cfg.log_level);
     if (level < 0) {
         fprintf(stderr, "sgs-root: --log-level wants debug|info|warn|error|off\n");
-        return 2;
+        goto usage;
     }
     if (!(cfg.hedge_quantile > 0 && cfg.hedge_quantile < 1) || cfg.hedge_budget < 0 ||
         cfg.hedge_budget > 1 || !(cfg.hedge_min_ms >= 0) ||
         cfg.hedge_min_ms > (double)cfg.hedge_max_ms) {
         fprintf(stderr, "sgs-root: --hedge-quantile must be in (0, 1), --hedge-budget in [0, 1], "
                         "0 <= --hedge-min-ms <= --hedge-max-ms\n");
-        return 2;
+        goto usage;
     }
     if (cfg.max_leaf_body < 1024)
         cfg.max_leaf_body = 1024;
@@ -240,4 +240,8 @@ int main(int argc, char **argv)
     sgs_strlist_fini(&cfg.resolve);
     sgs_log(SGS_LOG_INFO, "stopped", "bye");
     return 0;
+usage:
+    sgs_strlist_fini(&cfg.shard_specs);
+    sgs_strlist_fini(&cfg.resolve);
+    return 2;
 }

@@ -273,6 +273,12 @@ def test_straggler_is_hedged(indexes, tmp_path):
         with sgs.Http(root.url) as h:
             for _ in range(30):
                 assert h.get("/search?q=w1").status == 200
+            # Freeze the replica of shard 0 the root prefers (the lower
+            # latency estimate): the other one gets only exploration picks,
+            # which 60 queries can all miss.
+            reps = h.get("/v1/info").json["shards"][0]["replicas"]
+            best = min(reps, key=lambda x: x["latency_ewma_ms"])["url"]
+            stopped = [lf for lf in leaves[0] if lf.url == best][0]
             sgs.freeze(stopped)
             for i in range(60):
                 r = h.post("/search", json_body={"q": "w%d" % (i % 9 + 1), "timeout_ms": 2000})
