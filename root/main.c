@@ -110,8 +110,8 @@ int main(int argc, char **argv)
          "how often every replica's name is looked up again (off the event loop)",
          &cfg.resolve_interval_ms, 10, 3600000},
         {"threads", "SGS_ROOT_THREADS", SGS_FLAG_INT, "1",
-         "serving loops (each runs HTTP and the scatter; only 1 is supported)", &cfg.threads,
-         1, 1},
+         "serving loops: one thread runs HTTP and the scatter (more are accepted and run as 1, "
+         "with a warning)", &cfg.threads, 1, 256},
         {"max-inflight", "SGS_ROOT_MAX_INFLIGHT", SGS_FLAG_INT, "4096",
          "requests in flight at once; beyond it the answer is 429 with Retry-After",
          &cfg.max_inflight, 1, 1000000},
@@ -181,6 +181,10 @@ int main(int argc, char **argv)
     if (cfg.max_leaf_body < 1024)
         cfg.max_leaf_body = 1024;
     sgs_log_init("sgs-root", (sgs_log_level)level);
+    if (cfg.threads > 1)
+        sgs_log(SGS_LOG_WARN, "threads",
+                "--threads %lld: one loop thread serves HTTP and the scatter; running 1",
+                (long long)cfg.threads);
 
     sigset_t set;
     sigemptyset(&set);
