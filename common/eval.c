@@ -50,6 +50,11 @@
 #define PF_AHEAD 8u
 #define MS_PF_AHEAD 4u
 
+/* merge_and() leads an AND when the second rarest list is at most this many
+ * times longer than the rarest (beyond it, galloping past the longer list's
+ * postings beats stepping through them). */
+#define MERGE_MAX_RATIO 16u
+
 typedef enum { N_EMPTY, N_ALL, N_TERM, N_AND, N_OR, N_COMPL } nkind;
 
 typedef struct enode enode;
@@ -313,8 +318,7 @@ static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
         n->excl = excl;
         n->n_excl = nx;
         n->cost = kids[0]->cost;
-        and_settle(ev, n, kids[0]->doc);
-        return n;
+        return n; /* positioned by settle() */
     }
     case SGS_QUERY_OR: {
         enode **kids = sgs_arena_alloc(ev->a, q->n_children * sizeof *kids);
@@ -335,8 +339,7 @@ static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
         n->kids = kids;
         n->n_kids = nk;
         n->cost = cost < ev->n_docs ? cost : ev->n_docs;
-        or_min(n);
-        return n;
+        return n; /* positioned by settle() */
     }
     case SGS_QUERY_NOT: {
         enode *c = q->n_children == 1 ? build(ev, q->children[0], !negated) : empty_node(ev);
@@ -349,13 +352,43 @@ static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
             n->kids = sgs_arena_alloc(ev->a, sizeof *n->kids);
             n->kids[0] = c;
             n->n_kids = 1;
-            compl_find(ev, n, 0);
         }
         n->cost = ev->n_docs;
         return n;
     }
     }
     return empty_node(ev);
+}
+
+/* Positions the AND, OR and COMPL cursors of a built tree on their first
+ * doc, children first. build() leaves them unpositioned, since the flat
+ * root paths of evaluate() drive the posting cursors themselves and would
+ * otherwise repeat, through the slower generic walk, the search for the
+ * first match (for an AND of rare terms, much of the whole work). */
+static void settle(evaluator *ev, enode *n)
+{
+    switch (n->kind) {
+    case N_AND:
+        for (uint32_t i = 0; i < n->n_kids; i++)
+            settle(ev, n->kids[i]);
+        for (uint32_t i = 0; i < n->n_excl; i++)
+            settle(ev, n->excl[i]);
+        and_settle(ev, n, n->kids[0]->doc);
+        return;
+    case N_OR:
+        for (uint32_t i = 0; i < n->n_kids; i++)
+            settle(ev, n->kids[i]);
+        or_min(n);
+        return;
+    case N_COMPL:
+        settle(ev, n->kids[0]);
+        compl_find(ev, n, 0);
+        return;
+    case N_TERM:
+    case N_ALL:
+    case N_EMPTY:
+        return;
+    }
 }
 
 /* ---- scoring ------------------------------------------------------------- */
@@ -585,8 +618,98 @@ static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n
     return bitset_and_body(ev, t, n, x, nx, r);
 }
 
+/* A doc the two leading cursors of merge_and() share, standing on it: the
+ * other positive terms and the excluded ones decide; a match is counted and
+ * ranked. False once the evaluation must stop. */
+static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
+                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, uint32_t d,
+                                   uint64_t *total)
+{
+    for (uint32_t i = 2; i < n; i++)
+        if (sgs_term_iter_advance(t[i], d) != d)
+            return t[i]->doc != SGS_ITER_END;
+    for (uint32_t i = 0; i < nx; i++)
+        if (sgs_term_iter_advance(x[i], d) == d)
+            return true;
+    ++*total;
+    if (!sgs_iter_charge(&ev->ctx, 1))
+        return false;
+    if (r->active)
+        rank_doc(ev, r, d);
+    return true;
+}
+
+/* Leaves a cursor whose decoded block merge_and() used up to the first
+ * posting >= target (target above its block's last doc; SGS_ITER_END: the
+ * next block). */
+static inline void merge_leave(sgs_term_iter *it, uint32_t target)
+{
+    it->pos = it->count - 1;
+    it->doc = it->docs[it->pos];
+    if (target == SGS_ITER_END)
+        sgs_term_iter_next(it);
+    else
+        sgs_term_iter_advance(it, target);
+}
+
+/* The AND of the two rarest positive terms, both block lists, as a merge of
+ * their decoded blocks: where the blocks overlap, the two sorted arrays are
+ * walked without a data-dependent branch except on a shared doc (each step
+ * moves the index of the smaller doc, or both), so the mispredicted exit of
+ * an in-block search per posting is gone; a cursor whose block ends
+ * gallops to the other's doc through its skip table. Each shared doc is a
+ * candidate for merge_candidate(). */
+static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
+                          sgs_term_iter *const *x, uint32_t nx, ranker *r)
+{
+    sgs_term_iter *a = t[0], *b = t[1];
+    uint64_t total = 0;
+    while (a->doc != SGS_ITER_END && b->doc != SGS_ITER_END) {
+        if (a->last < b->doc) {
+            sgs_term_iter_advance(a, b->doc);
+            continue;
+        }
+        if (b->last < a->doc) {
+            sgs_term_iter_advance(b, a->doc);
+            continue;
+        }
+        const uint32_t *ad = a->docs, *bd = b->docs;
+        uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
+        while (i < na && j < nb) {
+            uint32_t u = ad[i], v = bd[j];
+            if (__builtin_expect(u == v, 0)) {
+                a->pos = i;
+                a->doc = u;
+                b->pos = j;
+                b->doc = u;
+                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
+                    return total;
+                i++;
+                j++;
+                continue;
+            }
+            i += u < v;
+            j += v < u;
+        }
+        if (i < na) {
+            a->pos = i;
+            a->doc = ad[i];
+            merge_leave(b, ad[i]);
+        } else if (j < nb) {
+            b->pos = j;
+            b->doc = bd[j];
+            merge_leave(a, bd[j]);
+        } else {
+            merge_leave(a, SGS_ITER_END);
+            merge_leave(b, SGS_ITER_END);
+        }
+    }
+    return total;
+}
+
 /* A root AND of terms and excluded terms: the leapfrog on the posting
- * cursors themselves, the rarest leading. */
+ * cursors themselves, the rarest leading; when the two rarest are block
+ * lists of comparable length, merge_and() instead. */
 static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
 {
     if (r->active)
@@ -604,6 +727,10 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
     if (bitsets)
         return t[0]->popcnt ? bitset_and_hw(ev, t, n, x, nx, r)
                             : bitset_and_sw(ev, t, n, x, nx, r);
+    if (n >= 2 && t[0]->encoding == SGS_POSTINGS_BLOCKS &&
+        t[1]->encoding == SGS_POSTINGS_BLOCKS &&
+        (uint64_t)t[1]->df <= (uint64_t)t[0]->df * MERGE_MAX_RATIO)
+        return merge_and(ev, t, n, x, nx, r);
     sgs_term_iter *lead = t[0];
     uint64_t total = 0;
     uint32_t d = lead->doc;
@@ -1214,6 +1341,7 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
     if (root->kind == N_AND && all_terms(root->kids, root->n_kids) &&
         all_terms(root->excl, root->n_excl))
         return flat_and(ev, root, &r);
+    settle(ev, root);
     if (root->kind == N_OR && all_terms(root->kids, root->n_kids)) {
         /* MaxScore draws candidates from every scorer, so it needs each to
          * be a child of the root (a positive term of a subtree the shard
