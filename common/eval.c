@@ -1063,6 +1063,242 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
     }
 }
 
+/* The most docs of a window that two or more essential terms score into
+ * the dense accumulator (window_or). */
+#define WIN_DOCS 4096u
+
+/* The position in its decoded block of the first doc after upto, which is
+ * at most it->last (it->count when upto is the last). */
+static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
+{
+    if (upto >= it->last)
+        return it->count;
+    const uint32_t *a = it->docs;
+    uint32_t lo = it->pos, len = it->count - it->pos;
+    while (len > 1) {
+        uint32_t half = len >> 1;
+        lo = a[lo + half - 1] <= upto ? lo + half : lo;
+        len -= half;
+    }
+    return lo;
+}
+
+/* Per-window state of window_or. */
+typedef struct wstate {
+    double *wm;       /* per term: its bound within the window, widened */
+    double *pw;       /* per term: prefix sums of wm */
+    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - base */
+    uint64_t *touched; /* WIN_DOCS / 64 words: docs with a bound in acc */
+    uint64_t *held;    /* WIN_DOCS / 64 words: docs a non-essential term holds */
+    uint32_t *cand;   /* candidates of the window, doc order */
+    double *cand_ub;  /* their bounds from the essential terms */
+} wstate;
+
+/* The exact score of candidate d, already past the bounds, into the heap:
+ * every term probed (the essential ones inside their blocks, the others
+ * already standing on d or past it), then summed in positive-term order. */
+static inline void window_score(const evaluator *ev, mterm *m, uint32_t n, double *c,
+                                sgs_topk *top, uint32_t we, uint32_t d)
+{
+    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+    for (uint32_t i = 0; i < n; i++) {
+        sgs_term_iter *it = m[i].it;
+        if ((i < we ? it->doc : probe(it, d)) == d)
+            c[m[i].j] = sgs_bm25_score(m[i].idf, sgs_term_iter_tf(it), norm);
+    }
+    double score = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        score += c[j];
+    sgs_topk_push(top, d, score);
+    for (uint32_t i = 0; i < n; i++)
+        c[m[i].j] = 0;
+}
+
+/* Window-at-a-time MaxScore over n BLOCKS terms sorted by maximum (ub:
+ * prefix sums of the widened term maxima). The doc ids are cut into
+ * windows of at most WIN_DOCS docs that end no later than the decoded block
+ * of any term, so every term's postings of a window are one run of its
+ * block. Per window: each term's bound there (its block max) is summed, and
+ * a window whose sum cannot reach the k-th score is passed without looking
+ * at its docs; the terms whose prefix of window bounds stays below the k-th
+ * score are non-essential for the window, and only mark which docs they
+ * hold. The essential terms' postings get, in bulk, an upper bound of their
+ * score (the tf with the floor of the doc's one-byte length code), summed
+ * per doc in a dense accumulator; a doc whose sum, plus the bounds of the
+ * non-essential terms when one of them holds it, can reach the k-th score
+ * is a candidate: the non-essential terms are probed while it still can,
+ * and only then is it scored exactly, as everywhere else (exact lengths,
+ * positive-term order). */
+static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, double *c,
+                      sgs_topk *top, wstate *w)
+{
+    const uint8_t *codes = ev->len_codes;
+    const double *nlb = ev->norm_lb;
+    double *wm = w->wm, *pw = w->pw, *acc = w->acc;
+    uint64_t *touched = w->touched, *held = w->held;
+    uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
+    bool full = false;
+    double theta = -INFINITY;
+    for (;;) {
+        if (!full && sgs_topk_full(top))
+            full = true;
+        if (full) {
+            theta = sgs_topk_threshold(top);
+            while (e < n && ub[e] < theta)
+                e++;
+            if (e == n)
+                return;
+        }
+        uint32_t base = SGS_ITER_END;
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc < base)
+                base = m[i].it->doc;
+        if (base == SGS_ITER_END)
+            return;
+        /* The non-essential cursors catch up with base (the blocks they
+         * pass hold no candidate), then every cursor's block bounds the
+         * window. */
+        uint32_t wend = base + (WIN_DOCS - 1) < base ? SGS_ITER_END - 1 : base + (WIN_DOCS - 1);
+        for (uint32_t i = 0; i < n; i++) {
+            sgs_term_iter *it = m[i].it;
+            if (i < e)
+                sgs_term_iter_advance(it, base);
+            if (it->doc != SGS_ITER_END && it->last < wend)
+                wend = it->last;
+        }
+        double sum = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            sgs_term_iter *it = m[i].it;
+            double b = it->doc <= wend ? (double)it->block_max * BOUND_SLACK : 0;
+            /* Never above the term max, so the terms non-essential by their
+             * maxima stay so in the window. */
+            b = b < m[i].max ? b : m[i].max;
+            wm[i] = b;
+            pw[i] = sum += b;
+        }
+        uint32_t posted = 0;
+        if (!full || sum >= theta) {
+            uint32_t we = 0; /* terms [0, we) are non-essential in the window */
+            while (full && we < n && pw[we] < theta)
+                we++;
+            double ne_ub = we > 0 ? pw[we - 1] : 0;
+            uint32_t n_words = (wend - base) / 64 + 1;
+            /* When the essential terms' bounds cannot reach theta alone,
+             * only the docs a non-essential term holds can be candidates:
+             * the others are passed without reading their length codes.
+             * Else every essential posting's code is read: asked for here,
+             * so the misses overlap the marking below. */
+            bool all = !full || pw[n - 1] - ne_ub >= theta;
+            if (all)
+                for (uint32_t i = we; i < n; i++) {
+                    const sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p1 = block_end_after(it, wend);
+                    for (uint32_t p = it->pos; p < p1; p++)
+                        __builtin_prefetch(codes + it->docs[p]);
+                }
+            for (uint32_t i = 0; i < we; i++) {
+                const sgs_term_iter *it = m[i].it;
+                if (it->doc > wend)
+                    continue;
+                uint32_t p1 = block_end_after(it, wend);
+                for (uint32_t p = it->pos; p < p1; p++) {
+                    uint32_t o = it->docs[p] - base;
+                    held[o >> 6] |= UINT64_C(1) << (o & 63);
+                }
+                posted += p1 - it->pos;
+            }
+            uint32_t n_cand = 0, n_ess = 0, only = 0;
+            for (uint32_t i = we; i < n; i++)
+                if (m[i].it->doc <= wend) {
+                    n_ess++;
+                    only = i;
+                }
+            /* A candidate's bar: theta, less the non-essential bounds when
+             * one of those terms holds it. */
+            double bar[2] = {theta, theta - ne_ub};
+            if (n_ess == 1) {
+                sgs_term_iter *it = m[only].it;
+                uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                if (!it->tfs_ready)
+                    sgs_term_iter_load_tfs(it);
+                double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
+                for (uint32_t p = p0; p < p1; p++) {
+                    uint32_t d = it->docs[p], o = d - base;
+                    if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                        continue;
+                    double tf = (double)it->tfs[p];
+                    double u = lift * tf / (tf + nlb[codes[d]]) * BOUND_SLACK;
+                    w->cand[n_cand] = d;
+                    w->cand_ub[n_cand] = u;
+                    n_cand += u >= bar[(held[o >> 6] >> (o & 63)) & 1];
+                }
+                posted += p1 - p0;
+            } else if (n_ess > 1) {
+                for (uint32_t i = we; i < n; i++) {
+                    sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                    if (!it->tfs_ready)
+                        sgs_term_iter_load_tfs(it);
+                    double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
+                    for (uint32_t p = p0; p < p1; p++) {
+                        uint32_t d = it->docs[p], o = d - base;
+                        if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                            continue;
+                        double tf = (double)it->tfs[p];
+                        acc[o] += lift * tf / (tf + nlb[codes[d]]);
+                        touched[o >> 6] |= UINT64_C(1) << (o & 63);
+                    }
+                    posted += p1 - p0;
+                }
+                for (uint32_t x = 0; x < n_words; x++) {
+                    uint64_t bits = touched[x], h = held[x];
+                    touched[x] = 0;
+                    while (bits != 0) {
+                        uint32_t t = (uint32_t)__builtin_ctzll(bits), o = (x << 6) + t;
+                        bits &= bits - 1;
+                        double u = acc[o] * BOUND_SLACK;
+                        acc[o] = 0;
+                        w->cand[n_cand] = base + o;
+                        w->cand_ub[n_cand] = u;
+                        n_cand += u >= bar[(h >> t) & 1];
+                    }
+                }
+            }
+            if (we > 0)
+                memset(held, 0, n_words * sizeof *held);
+            /* Most candidates get scored: their lengths' misses overlap. */
+            for (uint32_t q = 0; q < n_cand; q++)
+                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)w->cand[q]);
+            for (uint32_t q = 0; q < n_cand; q++) {
+                uint32_t d = w->cand[q];
+                double b = w->cand_ub[q];
+                if (!full && sgs_topk_full(top))
+                    full = true;
+                if (full)
+                    theta = sgs_topk_threshold(top);
+                bool keep = true;
+                for (uint32_t i = we; keep && i-- > 0;) {
+                    if (full && b + pw[i] < theta)
+                        keep = false;
+                    else if (probe(m[i].it, d) == d)
+                        b += wm[i];
+                }
+                if (keep && (!full || b >= theta))
+                    window_score(ev, m, n, c, top, we, d);
+            }
+        }
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc <= wend)
+                sgs_term_iter_advance(m[i].it, wend + 1);
+        if (!sgs_iter_charge(&ev->ctx, 1 + posted / 8))
+            return;
+    }
+}
+
 /* MaxScore top-k over the distinct terms of a root OR, on copies of the
  * scorers' cursors (the count walks the originals). Terms sorted by max
  * score; the prefix whose summed maxima stay below the k-th score is
@@ -1093,8 +1329,24 @@ static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
         m[i] = t;
     }
     double acc = 0;
-    for (uint32_t i = 0; i < n; i++)
+    bool blocks = true;
+    for (uint32_t i = 0; i < n; i++) {
         ub[i] = acc += m[i].max;
+        blocks &= m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].idf >= 0;
+    }
+    if (blocks && n >= 2) {
+        need_norm_lb(ev);
+        wstate w;
+        w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
+        w.pw = w.wm + n;
+        w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
+        w.touched = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.touched);
+        w.held = w.touched + WIN_DOCS / 64;
+        w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
+        w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
+        window_or(ev, m, n, ub, c, top, &w);
+        return;
+    }
     switch (n) {
     case 1:
         maxscore_loop(ev, m, 1, ub, c, top);

@@ -1,11 +1,16 @@
 /* sgs-root internals: configuration, topology, replica state, the scatter
  * engine's query object, and the functions the files of root/ share.
  *
- * Threads: MHD worker threads parse and validate a query (root/api.c) and
- * hand it to the scatter loop (root/scatter.c) through a lock-free MPSC ring;
- * the loop thread alone owns every leaf connection, every replica's state
- * and every query after the hand-off, and completes the HTTP request when the
- * gather ends. Fields read from other threads are _Atomic and say so. */
+ * Threads: one loop thread (root/scatter.c's sgs_evloop) serves everything a
+ * query touches. libmicrohttpd runs in that loop (external-loop mode of
+ * common/http_server.h): the request handler parses and validates a query
+ * (root/api.c) and starts its scatter at once; the same thread owns every
+ * leaf connection, every replica's state and every query, and when the
+ * gather ends it resumes the HTTP request and writes the answer in the same
+ * loop round. No query crosses a thread. Besides it run only the main thread
+ * (signals, the drain at stop) and the resolver (root/resolve.c, whose
+ * results reach the loop through a mailbox and the loop's wake). Fields read
+ * from other threads are _Atomic and say so. */
 #ifndef SGS_ROOT_ROOT_H
 #define SGS_ROOT_ROOT_H
 
@@ -146,15 +151,8 @@ typedef struct root_slot {
     uint32_t shard;
 } root_slot;
 
-typedef enum root_query_kind {
-    ROOT_Q_SEARCH = 0,
-    ROOT_Q_INFO = 1,
-    ROOT_Q_READYZ = 2,
-} root_query_kind;
-
-/* One client request handed to the loop. Owned by the loop after the hand-off. */
+/* One search request, from its handler to its answer (loop thread). */
 struct root_query {
-    root_query_kind kind;
     sgs_http_request *req;
     sgs_arena arena;
     sgs_buf wire;              /* encoded binary request (deadline patched per send) */
@@ -189,9 +187,6 @@ struct root {
     root_shard *shards;
     uint32_t n_shards;
     sgs_evloop *loop;
-    struct ck_ring *ring;
-    void *ring_buf;
-    uint32_t ring_size;
     root_metrics m;
     _Atomic uint64_t serving_generation; /* writer: the loop */
     _Atomic bool ready;                  /* writer: the loop */
@@ -199,7 +194,7 @@ struct root {
      * request rate (ROOT_HEDGE_BURST_S seconds of earnings). */
     double hedge_tokens, hedge_burst;
     uint64_t primaries, primaries_mark, burst_mark_ns;
-    /* Free lists (query pool: any thread, under pool_lock). */
+    /* Free lists (loop thread). */
     root_conn *free_conns;
     root_query *free_queries;
     sgs_ev_timer maint_timer;
@@ -229,18 +224,24 @@ void root_resolve_request(root *r, root_replica *rep);
  * is called for each replica whose address appeared, moved or went away. */
 void root_resolve_apply(root *r, void (*changed)(root *r, root_replica *rep, bool was_resolved));
 
-/* Scatter engine (root/scatter.c). */
+/* Scatter engine (root/scatter.c). Creates the loop, the resolver, the
+ * probes' timers; the loop thread starts with root_scatter_run(), once the
+ * HTTP server is registered in r->loop. 0, or err set. */
 int root_scatter_start(root *r, sgs_err *err);
+/* Starts the loop thread. 0, or SGS_EINTERNAL. */
+int root_scatter_run(root *r, sgs_err *err);
 /* Stops the resolver and the loop thread and frees the engine's state (after
  * the server stopped). false when the resolver hung: the loop and topology
  * are then kept for the process exit. */
 bool root_scatter_stop(root *r);
-/* Any thread: a query object from the pool (arena reset, fields zeroed). */
+/* Loop thread: a query object from the pool (arena reset, fields zeroed). */
 root_query *root_query_get(root *r);
-/* Any thread: back to the pool. */
+/* Loop thread: back to the pool. */
 void root_query_put(root *r, root_query *q);
-/* Any thread: hands q to the loop; false when the queue is full. */
-bool root_scatter_submit(root *r, root_query *q);
+/* Loop thread: scatters a parsed query (or answers it at once: a refused
+ * field, a passed deadline, no shard to ask); root_api_finish() answers it
+ * when the gather ends, and the query goes back to the pool after that. */
+void root_query_start(root *r, root_query *q);
 
 /* Pure parts, unit-tested. */
 #define ROOT_HEDGE_BURST 10.0  /* hedge tokens banked at least (the bucket's floor capacity) */
@@ -266,5 +267,7 @@ void root_gather_hits(root_query *q, uint32_t n_shards, sgs_buf *out);
 void root_api_routes(root *r, sgs_http_route *routes, size_t *n_routes);
 /* Loop thread: writes the answer of a finished query and completes it. */
 void root_api_finish(root *r, root_query *q);
+/* Loop thread: the /readyz (readyz true) or /v1/info answer into req. */
+void root_api_info(root *r, sgs_http_request *req, bool readyz);
 
 #endif

@@ -1,13 +1,13 @@
-/* The scatter engine: one event loop thread that owns every leaf connection,
- * probes every replica, sends each query's sub-requests, hedges stragglers,
- * retries connection errors, enforces the deadline and hands the gathered
- * query to root_api_finish().
+/* The scatter engine: one event loop thread that also runs the HTTP server,
+ * owns every leaf connection, probes every replica, sends each query's
+ * sub-requests (started by the request handler on the same thread), hedges
+ * stragglers, retries connection errors, enforces the deadline and hands the
+ * gathered query to root_api_finish().
  *
  * Invariants: a query's slot is PENDING while it has an active attempt or
  * the query is not finished; an attempt is in exactly one slot's active[]
  * and owns its connection; a connection is either carrying an attempt, idle
  * in its replica's list (watched for the peer closing it) or free. */
-#include <ck_ring.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -45,7 +45,6 @@
 
 static pthread_t loop_thread;
 static root *the_root; /* the loop's root, for timer callbacks (set before the loop starts) */
-static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -708,7 +707,7 @@ static void watch_cb(sgs_ev_timer *t)
 
 static bool refuse_unknown_fields(root *r, root_query *q);
 
-static void query_start(root *r, root_query *q)
+void root_query_start(root *r, root_query *q)
 {
     uint64_t now = sgs_evloop_now(r->loop);
     q->generation = atomic_load(&r->serving_generation);
@@ -1080,41 +1079,19 @@ static void address_changed(root *r, root_replica *rep, bool was_resolved)
 
 static void on_wake(void *ctx)
 {
-    root *r = ctx;
-    root_resolve_apply(r, address_changed);
-    void *item;
-    while (ck_ring_dequeue_mpsc(r->ring, r->ring_buf, &item)) {
-        root_query *q = item;
-        if (q->kind == ROOT_Q_SEARCH)
-            query_start(r, q);
-        else {
-            root_api_finish(r, q);
-            root_query_put(r, q);
-        }
-    }
-}
-
-bool root_scatter_submit(root *r, root_query *q)
-{
-    if (!ck_ring_enqueue_mpsc(r->ring, r->ring_buf, q))
-        return false;
-    sgs_evloop_wake(r->loop);
-    return true;
+    root_resolve_apply(ctx, address_changed);
 }
 
 root_query *root_query_get(root *r)
 {
-    pthread_mutex_lock(&pool_mutex);
     root_query *q = r->free_queries;
     if (q)
         r->free_queries = q->next;
-    pthread_mutex_unlock(&pool_mutex);
-    if (q == NULL) {
+    else {
         q = sgs_xcalloc(1, sizeof *q);
         sgs_arena_init(&q->arena, 16384);
         sgs_buf_init(&q->wire);
     }
-    q->kind = ROOT_Q_SEARCH;
     q->req = NULL;
     q->client_fd = -1;
     q->client_watched = false;
@@ -1136,10 +1113,8 @@ root_query *root_query_get(root *r)
 void root_query_put(root *r, root_query *q)
 {
     sgs_arena_reset(&q->arena);
-    pthread_mutex_lock(&pool_mutex);
     q->next = r->free_queries;
     r->free_queries = q;
-    pthread_mutex_unlock(&pool_mutex);
 }
 
 static void *loop_main(void *arg)
@@ -1157,13 +1132,6 @@ int root_scatter_start(root *r, sgs_err *err)
         return err->code;
     if (root_resolve_start(r, err) != 0)
         return err->code;
-    uint32_t size = 1024;
-    while (size < (uint32_t)r->cfg->max_inflight * 2u + 64u && size < (1u << 22))
-        size <<= 1;
-    r->ring_size = size;
-    r->ring = sgs_xcalloc(1, sizeof(struct ck_ring));
-    r->ring_buf = sgs_xcalloc(size, sizeof(struct ck_ring_buffer));
-    ck_ring_init(r->ring, size);
     r->rng = sgs_now_ns() | 1;
     r->hedge_tokens = r->cfg->hedge_budget > 0 ? ROOT_HEDGE_BURST : 0;
     sgs_evloop_on_wake(r->loop, on_wake, r);
@@ -1184,8 +1152,14 @@ int root_scatter_start(root *r, sgs_err *err)
     r->last_rotate_ns = now;
     r->burst_mark_ns = now;
     sgs_evloop_timer_arm(r->loop, &r->maint_timer, now + 20000000u);
-    if (pthread_create(&loop_thread, NULL, loop_main, r) != 0)
-        return sgs_err_set(err, SGS_EINTERNAL, "pthread_create: %s", strerror(errno));
+    return 0;
+}
+
+int root_scatter_run(root *r, sgs_err *err)
+{
+    int rc = pthread_create(&loop_thread, NULL, loop_main, r);
+    if (rc != 0)
+        return sgs_err_set(err, SGS_EINTERNAL, "pthread_create: %s", strerror(rc));
     return 0;
 }
 
@@ -1230,8 +1204,6 @@ bool root_scatter_stop(root *r)
         sgs_buf_fini(&q->wire);
         free(q);
     }
-    free(r->ring_buf);
-    free(r->ring);
     sgs_evloop_free(r->loop);
     return true;
 }
