@@ -35,9 +35,15 @@
 #include "common/eval.h"
 
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/bm25.h"
 #include "common/iter.h"
+#include "common/simd.h"
 #include "common/topk.h"
 
 /* Relative widening of stored float maxima: the shard verifier accepts
@@ -49,6 +55,11 @@
  * synthetic shard). */
 #define PF_AHEAD 8u
 #define MS_PF_AHEAD 4u
+
+/* merge_and() leads an AND when the second rarest list is at most this many
+ * times longer than the rarest (beyond it, galloping past the longer list's
+ * postings beats stepping through them). */
+#define MERGE_MAX_RATIO 16u
 
 typedef enum { N_EMPTY, N_ALL, N_TERM, N_AND, N_OR, N_COMPL } nkind;
 
@@ -84,7 +95,8 @@ typedef struct evaluator {
     double avg_len;
     const uint8_t *doc_lengths;
     const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
-    double *norm_lb;          /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
+    const double *norm_lb;    /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
+    sgs_simd_level simd;      /* the kernels allowed (sgs_simd_active()) */
 } evaluator;
 
 /* ---- match cursors ------------------------------------------------------- */
@@ -313,8 +325,7 @@ static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
         n->excl = excl;
         n->n_excl = nx;
         n->cost = kids[0]->cost;
-        and_settle(ev, n, kids[0]->doc);
-        return n;
+        return n; /* positioned by settle() */
     }
     case SGS_QUERY_OR: {
         enode **kids = sgs_arena_alloc(ev->a, q->n_children * sizeof *kids);
@@ -335,8 +346,7 @@ static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
         n->kids = kids;
         n->n_kids = nk;
         n->cost = cost < ev->n_docs ? cost : ev->n_docs;
-        or_min(n);
-        return n;
+        return n; /* positioned by settle() */
     }
     case SGS_QUERY_NOT: {
         enode *c = q->n_children == 1 ? build(ev, q->children[0], !negated) : empty_node(ev);
@@ -349,13 +359,43 @@ static enode *build(evaluator *ev, const sgs_query_node *q, bool negated)
             n->kids = sgs_arena_alloc(ev->a, sizeof *n->kids);
             n->kids[0] = c;
             n->n_kids = 1;
-            compl_find(ev, n, 0);
         }
         n->cost = ev->n_docs;
         return n;
     }
     }
     return empty_node(ev);
+}
+
+/* Positions the AND, OR and COMPL cursors of a built tree on their first
+ * doc, children first. build() leaves them unpositioned, since the flat
+ * root paths of evaluate() drive the posting cursors themselves and would
+ * otherwise repeat, through the slower generic walk, the search for the
+ * first match (for an AND of rare terms, much of the whole work). */
+static void settle(evaluator *ev, enode *n)
+{
+    switch (n->kind) {
+    case N_AND:
+        for (uint32_t i = 0; i < n->n_kids; i++)
+            settle(ev, n->kids[i]);
+        for (uint32_t i = 0; i < n->n_excl; i++)
+            settle(ev, n->excl[i]);
+        and_settle(ev, n, n->kids[0]->doc);
+        return;
+    case N_OR:
+        for (uint32_t i = 0; i < n->n_kids; i++)
+            settle(ev, n->kids[i]);
+        or_min(n);
+        return;
+    case N_COMPL:
+        settle(ev, n->kids[0]);
+        compl_find(ev, n, 0);
+        return;
+    case N_TERM:
+    case N_ALL:
+    case N_EMPTY:
+        return;
+    }
 }
 
 /* ---- scoring ------------------------------------------------------------- */
@@ -452,14 +492,10 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
  * doc's tfs with the floor of its length code (a length no longer than its
  * own, so a score no lower than its own), and only then its length. Scores
  * are summed in positive-term order. */
-/* Fills ev->norm_lb for rank_doc, once per evaluation that ranks with it. */
+/* Points ev->norm_lb at the shard's table for rank_doc. */
 static void need_norm_lb(evaluator *ev)
 {
-    if (ev->norm_lb != NULL)
-        return;
-    ev->norm_lb = sgs_arena_alloc(ev->a, 256 * sizeof *ev->norm_lb);
-    for (uint32_t c = 0; c < 256; c++)
-        ev->norm_lb[c] = sgs_bm25_norm(sgs_bm25_len_floor((uint8_t)c), ev->avg_len);
+    ev->norm_lb = sgs_shard_norm_floors(ev->s);
 }
 
 static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
@@ -585,8 +621,215 @@ static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n
     return bitset_and_body(ev, t, n, x, nx, r);
 }
 
+/* A doc the two leading cursors of merge_and() share, standing on it: the
+ * other positive terms and the excluded ones decide; a match is counted and
+ * ranked. False once the evaluation must stop. */
+static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
+                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, uint32_t d,
+                                   uint64_t *total)
+{
+    for (uint32_t i = 2; i < n; i++)
+        if (sgs_term_iter_advance(t[i], d) != d)
+            return t[i]->doc != SGS_ITER_END;
+    for (uint32_t i = 0; i < nx; i++)
+        if (sgs_term_iter_advance(x[i], d) == d)
+            return true;
+    ++*total;
+    if (!sgs_iter_charge(&ev->ctx, 1))
+        return false;
+    if (r->active)
+        rank_doc(ev, r, d);
+    return true;
+}
+
+/* Leaves a cursor whose decoded block merge_and() used up to the first
+ * posting >= target (target above its block's last doc; SGS_ITER_END: the
+ * next block). */
+static inline void merge_leave(sgs_term_iter *it, uint32_t target)
+{
+    it->pos = it->count - 1;
+    it->doc = it->docs[it->pos];
+    if (target == SGS_ITER_END)
+        sgs_term_iter_next(it);
+    else
+        sgs_term_iter_advance(it, target);
+}
+
+/* Window kernels of merge_and(): from ad[*i..na) and bd[*j..nb), W docs of
+ * each are compared with each other (the second window rotated W - 1
+ * times), then the window with the smaller last doc moves on (both on a
+ * tie): none of its docs can meet a later doc of the other. True with *i,
+ * *j on the first shared doc (windows meet in doc order); false once fewer
+ * than W docs are left on a side, *i and *j where the windows stopped
+ * (every doc before them that could be shared has been reported). */
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static bool shared_avx2(const uint32_t *ad, uint32_t na,
+                                                        const uint32_t *bd, uint32_t nb,
+                                                        uint32_t *pi, uint32_t *pj)
+{
+    uint32_t i = *pi, j = *pj;
+    const __m256i r1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+    const __m256i r2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 0, 1);
+    const __m256i r3 = _mm256_setr_epi32(3, 4, 5, 6, 7, 0, 1, 2);
+    const __m256i r4 = _mm256_setr_epi32(4, 5, 6, 7, 0, 1, 2, 3);
+    const __m256i r5 = _mm256_setr_epi32(5, 6, 7, 0, 1, 2, 3, 4);
+    const __m256i r6 = _mm256_setr_epi32(6, 7, 0, 1, 2, 3, 4, 5);
+    const __m256i r7 = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    while (i + 8 <= na && j + 8 <= nb) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(ad + i));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(bd + j));
+        __m256i m0 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, vb),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r1)));
+        __m256i m1 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r2)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r3)));
+        __m256i m2 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r4)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r5)));
+        __m256i m3 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r6)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r7)));
+        __m256i m = _mm256_or_si256(_mm256_or_si256(m0, m1), _mm256_or_si256(m2, m3));
+        unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+        if (__builtin_expect(hit != 0, 0)) {
+            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+            while (bd[j + q] != u)
+                q++;
+            *pi = i + p;
+            *pj = j + q;
+            return true;
+        }
+        uint32_t am = ad[i + 7], bm = bd[j + 7];
+        i += am <= bm ? 8 : 0;
+        j += bm <= am ? 8 : 0;
+    }
+    *pi = i;
+    *pj = j;
+    return false;
+}
+#endif
+
+#if defined(__SSE2__)
+static bool shared_sse2(const uint32_t *ad, uint32_t na, const uint32_t *bd, uint32_t nb,
+                        uint32_t *pi, uint32_t *pj)
+{
+    uint32_t i = *pi, j = *pj;
+    while (i + 4 <= na && j + 4 <= nb) {
+        __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
+        __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
+        __m128i m0 = _mm_cmpeq_epi32(va, vb);
+        __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
+        __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
+        __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
+        unsigned hit = (unsigned)_mm_movemask_ps(
+            _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
+        if (__builtin_expect(hit != 0, 0)) {
+            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+            while (bd[j + q] != u)
+                q++;
+            *pi = i + p;
+            *pj = j + q;
+            return true;
+        }
+        uint32_t am = ad[i + 3], bm = bd[j + 3];
+        i += am <= bm ? 4 : 0;
+        j += bm <= am ? 4 : 0;
+    }
+    *pi = i;
+    *pj = j;
+    return false;
+}
+#endif
+
+/* The AND of the two rarest positive terms, both block lists, as a merge of
+ * their decoded blocks: where the blocks overlap, the two sorted arrays are
+ * walked without a data-dependent branch except on a shared doc (each step
+ * moves the index of the smaller doc, or both), so the mispredicted exit of
+ * an in-block search per posting is gone; a cursor whose block ends
+ * gallops to the other's doc through its skip table. Each shared doc is a
+ * candidate for merge_candidate(). */
+static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
+                          sgs_term_iter *const *x, uint32_t nx, ranker *r)
+{
+    sgs_term_iter *a = t[0], *b = t[1];
+    uint64_t total = 0;
+    while (a->doc != SGS_ITER_END && b->doc != SGS_ITER_END) {
+        if (a->last < b->doc) {
+            sgs_term_iter_advance(a, b->doc);
+            continue;
+        }
+        if (b->last < a->doc) {
+            sgs_term_iter_advance(b, a->doc);
+            continue;
+        }
+        const uint32_t *ad = a->docs, *bd = b->docs;
+        uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
+        for (;;) {
+            bool hit = false;
+#if defined(__x86_64__)
+            if (ev->simd >= SGS_SIMD_AVX2)
+                hit = shared_avx2(ad, na, bd, nb, &i, &j);
+#endif
+#if defined(__SSE2__)
+            if (!hit && ev->simd >= SGS_SIMD_SSE2)
+                hit = shared_sse2(ad, na, bd, nb, &i, &j);
+#endif
+            if (!hit)
+                break;
+            a->pos = i;
+            a->doc = ad[i];
+            b->pos = j;
+            b->doc = ad[i];
+            if (!merge_candidate(ev, t, n, x, nx, r, ad[i], &total))
+                return total;
+            i++;
+            j++;
+        }
+        while (i < na && j < nb) {
+            uint32_t u = ad[i], v = bd[j];
+            if (__builtin_expect(u == v, 0)) {
+                a->pos = i;
+                a->doc = u;
+                b->pos = j;
+                b->doc = u;
+                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
+                    return total;
+                i++;
+                j++;
+                continue;
+            }
+            i += u < v;
+            j += v < u;
+        }
+        /* The window steps can leave the other array's index on docs
+         * already compared with the whole of the exhausted block: pass them
+         * (none can be shared with a later block of the exhausted list). */
+        if (j == nb)
+            while (i < na && ad[i] <= bd[nb - 1])
+                i++;
+        if (i == na)
+            while (j < nb && bd[j] <= ad[na - 1])
+                j++;
+        if (i < na) {
+            a->pos = i;
+            a->doc = ad[i];
+            merge_leave(b, ad[i]);
+        } else if (j < nb) {
+            b->pos = j;
+            b->doc = bd[j];
+            merge_leave(a, bd[j]);
+        } else {
+            merge_leave(a, SGS_ITER_END);
+            merge_leave(b, SGS_ITER_END);
+        }
+    }
+    return total;
+}
+
 /* A root AND of terms and excluded terms: the leapfrog on the posting
- * cursors themselves, the rarest leading. */
+ * cursors themselves, the rarest leading; when the two rarest are block
+ * lists of comparable length, merge_and() instead. */
 static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
 {
     if (r->active)
@@ -604,6 +847,10 @@ static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
     if (bitsets)
         return t[0]->popcnt ? bitset_and_hw(ev, t, n, x, nx, r)
                             : bitset_and_sw(ev, t, n, x, nx, r);
+    if (n >= 2 && t[0]->encoding == SGS_POSTINGS_BLOCKS &&
+        t[1]->encoding == SGS_POSTINGS_BLOCKS &&
+        (uint64_t)t[1]->df <= (uint64_t)t[0]->df * MERGE_MAX_RATIO)
+        return merge_and(ev, t, n, x, nx, r);
     sgs_term_iter *lead = t[0];
     uint64_t total = 0;
     uint32_t d = lead->doc;
@@ -896,6 +1143,242 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
     }
 }
 
+/* The most docs of a window that two or more essential terms score into
+ * the dense accumulator (window_or). */
+#define WIN_DOCS 4096u
+
+/* The position in its decoded block of the first doc after upto, which is
+ * at most it->last (it->count when upto is the last). */
+static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
+{
+    if (upto >= it->last)
+        return it->count;
+    const uint32_t *a = it->docs;
+    uint32_t lo = it->pos, len = it->count - it->pos;
+    while (len > 1) {
+        uint32_t half = len >> 1;
+        lo = a[lo + half - 1] <= upto ? lo + half : lo;
+        len -= half;
+    }
+    return lo;
+}
+
+/* Per-window state of window_or. */
+typedef struct wstate {
+    double *wm;       /* per term: its bound within the window, widened */
+    double *pw;       /* per term: prefix sums of wm */
+    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - base */
+    uint64_t *touched; /* WIN_DOCS / 64 words: docs with a bound in acc */
+    uint64_t *held;    /* WIN_DOCS / 64 words: docs a non-essential term holds */
+    uint32_t *cand;   /* candidates of the window, doc order */
+    double *cand_ub;  /* their bounds from the essential terms */
+} wstate;
+
+/* The exact score of candidate d, already past the bounds, into the heap:
+ * every term probed (the essential ones inside their blocks, the others
+ * already standing on d or past it), then summed in positive-term order. */
+static inline void window_score(const evaluator *ev, mterm *m, uint32_t n, double *c,
+                                sgs_topk *top, uint32_t we, uint32_t d)
+{
+    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+    for (uint32_t i = 0; i < n; i++) {
+        sgs_term_iter *it = m[i].it;
+        if ((i < we ? it->doc : probe(it, d)) == d)
+            c[m[i].j] = sgs_bm25_score(m[i].idf, sgs_term_iter_tf(it), norm);
+    }
+    double score = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        score += c[j];
+    sgs_topk_push(top, d, score);
+    for (uint32_t i = 0; i < n; i++)
+        c[m[i].j] = 0;
+}
+
+/* Window-at-a-time MaxScore over n BLOCKS terms sorted by maximum (ub:
+ * prefix sums of the widened term maxima). The doc ids are cut into
+ * windows of at most WIN_DOCS docs that end no later than the decoded block
+ * of any term, so every term's postings of a window are one run of its
+ * block. Per window: each term's bound there (its block max) is summed, and
+ * a window whose sum cannot reach the k-th score is passed without looking
+ * at its docs; the terms whose prefix of window bounds stays below the k-th
+ * score are non-essential for the window, and only mark which docs they
+ * hold. The essential terms' postings get, in bulk, an upper bound of their
+ * score (the tf with the floor of the doc's one-byte length code), summed
+ * per doc in a dense accumulator; a doc whose sum, plus the bounds of the
+ * non-essential terms when one of them holds it, can reach the k-th score
+ * is a candidate: the non-essential terms are probed while it still can,
+ * and only then is it scored exactly, as everywhere else (exact lengths,
+ * positive-term order). */
+static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, double *c,
+                      sgs_topk *top, wstate *w)
+{
+    const uint8_t *codes = ev->len_codes;
+    const double *nlb = ev->norm_lb;
+    double *wm = w->wm, *pw = w->pw, *acc = w->acc;
+    uint64_t *touched = w->touched, *held = w->held;
+    uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
+    bool full = false;
+    double theta = -INFINITY;
+    for (;;) {
+        if (!full && sgs_topk_full(top))
+            full = true;
+        if (full) {
+            theta = sgs_topk_threshold(top);
+            while (e < n && ub[e] < theta)
+                e++;
+            if (e == n)
+                return;
+        }
+        uint32_t base = SGS_ITER_END;
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc < base)
+                base = m[i].it->doc;
+        if (base == SGS_ITER_END)
+            return;
+        /* The non-essential cursors catch up with base (the blocks they
+         * pass hold no candidate), then every cursor's block bounds the
+         * window. */
+        uint32_t wend = base + (WIN_DOCS - 1) < base ? SGS_ITER_END - 1 : base + (WIN_DOCS - 1);
+        for (uint32_t i = 0; i < n; i++) {
+            sgs_term_iter *it = m[i].it;
+            if (i < e)
+                sgs_term_iter_advance(it, base);
+            if (it->doc != SGS_ITER_END && it->last < wend)
+                wend = it->last;
+        }
+        double sum = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            sgs_term_iter *it = m[i].it;
+            double b = it->doc <= wend ? (double)it->block_max * BOUND_SLACK : 0;
+            /* Never above the term max, so the terms non-essential by their
+             * maxima stay so in the window. */
+            b = b < m[i].max ? b : m[i].max;
+            wm[i] = b;
+            pw[i] = sum += b;
+        }
+        uint32_t posted = 0;
+        if (!full || sum >= theta) {
+            uint32_t we = 0; /* terms [0, we) are non-essential in the window */
+            while (full && we < n && pw[we] < theta)
+                we++;
+            double ne_ub = we > 0 ? pw[we - 1] : 0;
+            uint32_t n_words = (wend - base) / 64 + 1;
+            /* When the essential terms' bounds cannot reach theta alone,
+             * only the docs a non-essential term holds can be candidates:
+             * the others are passed without reading their length codes.
+             * Else every essential posting's code is read: asked for here,
+             * so the misses overlap the marking below. */
+            bool all = !full || pw[n - 1] - ne_ub >= theta;
+            if (all)
+                for (uint32_t i = we; i < n; i++) {
+                    const sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p1 = block_end_after(it, wend);
+                    for (uint32_t p = it->pos; p < p1; p++)
+                        __builtin_prefetch(codes + it->docs[p]);
+                }
+            for (uint32_t i = 0; i < we; i++) {
+                const sgs_term_iter *it = m[i].it;
+                if (it->doc > wend)
+                    continue;
+                uint32_t p1 = block_end_after(it, wend);
+                for (uint32_t p = it->pos; p < p1; p++) {
+                    uint32_t o = it->docs[p] - base;
+                    held[o >> 6] |= UINT64_C(1) << (o & 63);
+                }
+                posted += p1 - it->pos;
+            }
+            uint32_t n_cand = 0, n_ess = 0, only = 0;
+            for (uint32_t i = we; i < n; i++)
+                if (m[i].it->doc <= wend) {
+                    n_ess++;
+                    only = i;
+                }
+            /* A candidate's bar: theta, less the non-essential bounds when
+             * one of those terms holds it. */
+            double bar[2] = {theta, theta - ne_ub};
+            if (n_ess == 1) {
+                sgs_term_iter *it = m[only].it;
+                uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                if (!it->tfs_ready)
+                    sgs_term_iter_load_tfs(it);
+                double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
+                for (uint32_t p = p0; p < p1; p++) {
+                    uint32_t d = it->docs[p], o = d - base;
+                    if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                        continue;
+                    double tf = (double)it->tfs[p];
+                    double u = lift * tf / (tf + nlb[codes[d]]) * BOUND_SLACK;
+                    w->cand[n_cand] = d;
+                    w->cand_ub[n_cand] = u;
+                    n_cand += u >= bar[(held[o >> 6] >> (o & 63)) & 1];
+                }
+                posted += p1 - p0;
+            } else if (n_ess > 1) {
+                for (uint32_t i = we; i < n; i++) {
+                    sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                    if (!it->tfs_ready)
+                        sgs_term_iter_load_tfs(it);
+                    double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
+                    for (uint32_t p = p0; p < p1; p++) {
+                        uint32_t d = it->docs[p], o = d - base;
+                        if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                            continue;
+                        double tf = (double)it->tfs[p];
+                        acc[o] += lift * tf / (tf + nlb[codes[d]]);
+                        touched[o >> 6] |= UINT64_C(1) << (o & 63);
+                    }
+                    posted += p1 - p0;
+                }
+                for (uint32_t x = 0; x < n_words; x++) {
+                    uint64_t bits = touched[x], h = held[x];
+                    touched[x] = 0;
+                    while (bits != 0) {
+                        uint32_t t = (uint32_t)__builtin_ctzll(bits), o = (x << 6) + t;
+                        bits &= bits - 1;
+                        double u = acc[o] * BOUND_SLACK;
+                        acc[o] = 0;
+                        w->cand[n_cand] = base + o;
+                        w->cand_ub[n_cand] = u;
+                        n_cand += u >= bar[(h >> t) & 1];
+                    }
+                }
+            }
+            if (we > 0)
+                memset(held, 0, n_words * sizeof *held);
+            /* Most candidates get scored: their lengths' misses overlap. */
+            for (uint32_t q = 0; q < n_cand; q++)
+                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)w->cand[q]);
+            for (uint32_t q = 0; q < n_cand; q++) {
+                uint32_t d = w->cand[q];
+                double b = w->cand_ub[q];
+                if (!full && sgs_topk_full(top))
+                    full = true;
+                if (full)
+                    theta = sgs_topk_threshold(top);
+                bool keep = true;
+                for (uint32_t i = we; keep && i-- > 0;) {
+                    if (full && b + pw[i] < theta)
+                        keep = false;
+                    else if (probe(m[i].it, d) == d)
+                        b += wm[i];
+                }
+                if (keep && (!full || b >= theta))
+                    window_score(ev, m, n, c, top, we, d);
+            }
+        }
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc <= wend)
+                sgs_term_iter_advance(m[i].it, wend + 1);
+        if (!sgs_iter_charge(&ev->ctx, 1 + posted / 8))
+            return;
+    }
+}
+
 /* MaxScore top-k over the distinct terms of a root OR, on copies of the
  * scorers' cursors (the count walks the originals). Terms sorted by max
  * score; the prefix whose summed maxima stay below the k-th score is
@@ -926,8 +1409,24 @@ static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
         m[i] = t;
     }
     double acc = 0;
-    for (uint32_t i = 0; i < n; i++)
+    bool blocks = true;
+    for (uint32_t i = 0; i < n; i++) {
         ub[i] = acc += m[i].max;
+        blocks &= m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].idf >= 0;
+    }
+    if (blocks && n >= 2) {
+        need_norm_lb(ev);
+        wstate w;
+        w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
+        w.pw = w.wm + n;
+        w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
+        w.touched = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.touched);
+        w.held = w.touched + WIN_DOCS / 64;
+        w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
+        w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
+        window_or(ev, m, n, ub, c, top, &w);
+        return;
+    }
     switch (n) {
     case 1:
         maxscore_loop(ev, m, 1, ub, c, top);
@@ -962,6 +1461,7 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
     if (root->kind == N_AND && all_terms(root->kids, root->n_kids) &&
         all_terms(root->excl, root->n_excl))
         return flat_and(ev, root, &r);
+    settle(ev, root);
     if (root->kind == N_OR && all_terms(root->kids, root->n_kids)) {
         /* MaxScore draws candidates from every scorer, so it needs each to
          * be a child of the root (a positive term of a subtree the shard
@@ -993,11 +1493,31 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
     return walk_tree(ev, root, &r);
 }
 
+/* The TERM nodes of q (at most max), positive or not, in tree order. */
+static void collect_terms(const sgs_query_node *q, const char **terms, uint32_t *lens,
+                          uint32_t *n, uint32_t max)
+{
+    if (q->kind == SGS_QUERY_TERM) {
+        if (*n < max) {
+            terms[*n] = q->term;
+            lens[(*n)++] = q->term_len;
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < q->n_children; i++)
+        collect_terms(q->children[i], terms, lens, n, max);
+}
+
 int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64_t deadline_ns,
              sgs_arena *a, sgs_eval_result *out, sgs_err *err)
 {
     if (k > SGS_EVAL_MAX_K)
         return sgs_err_set(err, SGS_EK_LARGE, "k %u exceeds the maximum %u", k, SGS_EVAL_MAX_K);
+    /* The dictionary lookups and first blocks of all terms, fetched at once. */
+    const char *terms[SGS_QUERY_MAX_TERMS];
+    uint32_t lens[SGS_QUERY_MAX_TERMS], n_terms = 0;
+    collect_terms(query, terms, lens, &n_terms, SGS_QUERY_MAX_TERMS);
+    sgs_shard_prefetch_terms(s, terms, lens, n_terms);
     evaluator ev = {0};
     int rc = sgs_iter_ctx_init(&ev.ctx, s, deadline_ns, err);
     if (rc != 0)
@@ -1005,6 +1525,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     const sgs_shard_header *h = sgs_shard_header_get(s);
     ev.s = s;
     ev.a = a;
+    ev.simd = sgs_simd_active();
     ev.n_docs = ev.ctx.n_docs;
     ev.corpus_n_docs = h->corpus_n_docs;
     ev.avg_len = h->corpus_avg_len;

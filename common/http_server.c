@@ -1,6 +1,8 @@
 /* libmicrohttpd wrapper: per-connection request objects, body accumulation
  * under a cap, routing, the in-flight bound, suspend/resume for pending
- * answers, lazily created per-thread state, quiesce-and-drain stop. */
+ * answers, lazily created per-thread state, quiesce-and-drain stop, and the
+ * external-loop mode (the daemon's epoll descriptor watched by an sgs_evloop,
+ * MHD_run called from it; stop requests reach the loop through an eventfd). */
 #include "common/http_server.h"
 
 #include <arpa/inet.h>
@@ -15,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,6 +76,21 @@ struct sgs_http_server {
     pthread_key_t thread_key;
     pthread_mutex_t slots_lock; /* guards slots; taken once per worker thread */
     thread_slot *slots;
+    /* External-loop mode (loop != NULL); all but ctl are the loop thread's. */
+    sgs_evloop *loop;
+    sgs_ev_io mhd_io;     /* the daemon's epoll descriptor */
+    sgs_ev_timer mhd_timer; /* when MHD_run is due next */
+    sgs_ev_io ctl_io;     /* eventfd: sgs_http_server_stop() asks the loop */
+    _Atomic int ctl;      /* enum ext_ctl; writers: the stopper and the loop */
+};
+
+/* External-loop stop steps: the stopper asks, the loop answers. */
+enum ext_ctl {
+    CTL_NONE = 0,
+    CTL_QUIESCE,  /* asked: stop accepting */
+    CTL_QUIESCED, /* done */
+    CTL_DETACH,   /* asked: leave the loop */
+    CTL_DETACHED, /* done: the stopper owns the daemon */
 };
 
 void sgs_http_error_json(int code, const char *reason, sgs_buf *out)
@@ -312,7 +331,10 @@ static enum MHD_Result dispatch(sgs_http_request *req)
     req->thread_state = thread_state(srv);
     atomic_store_explicit(&req->phase, PHASE_RUNNING, memory_order_relaxed);
     sgs_http_result res = route->handler(route->ctx, req);
-    if (res == SGS_HTTP_DONE) {
+    /* A pending request completed before its handler returned (on this
+     * thread, or already on another) is answered now, never suspended. */
+    if (res == SGS_HTTP_DONE ||
+        atomic_load_explicit(&req->phase, memory_order_acquire) == PHASE_DONE) {
         atomic_store_explicit(&req->phase, PHASE_DONE, memory_order_relaxed);
         release_inflight(req);
         return queue_reply(req);
@@ -329,12 +351,112 @@ static enum MHD_Result dispatch(sgs_http_request *req)
     return MHD_YES;
 }
 
+static void ext_run_soon(sgs_http_server *srv);
+
 void sgs_http_complete(sgs_http_request *req)
 {
     struct MHD_Connection *conn = req->conn;
+    sgs_http_server *srv = req->srv;
     int old = atomic_exchange_explicit(&req->phase, PHASE_DONE, memory_order_acq_rel);
     if (old == PHASE_SUSPENDED)
         MHD_resume_connection(conn);
+    if (srv->loop)
+        ext_run_soon(srv);
+}
+
+/* ---- external-loop mode ------------------------------------------------ */
+
+/* The longest the daemon goes without a run. At its connection limit it
+ * takes its listening socket out of its epoll set, and puts it back only at
+ * the start of a later run once connections closed: with none left to time
+ * out it would ask for no run at all and the backlog would wait forever. */
+#define EXT_MAX_IDLE_MS 100u
+
+/* Runs the daemon once and arms the timer for when it must run again. */
+static void ext_run(sgs_http_server *srv)
+{
+    MHD_run(srv->daemon);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(srv->daemon, &ms) != MHD_YES || ms > EXT_MAX_IDLE_MS)
+        ms = EXT_MAX_IDLE_MS;
+    /* sgs_now_ns(), not the round's time: a zero timeout runs next round. */
+    sgs_evloop_timer_arm(srv->loop, &srv->mhd_timer, sgs_now_ns() + (uint64_t)ms * 1000000u);
+}
+
+/* Makes the daemon run in this round, after the callback that asked. */
+static void ext_run_soon(sgs_http_server *srv)
+{
+    sgs_evloop_timer_arm(srv->loop, &srv->mhd_timer, sgs_evloop_now(srv->loop));
+}
+
+static void ext_mhd_ready(sgs_ev_io *io, uint32_t events)
+{
+    (void)events;
+    ext_run((sgs_http_server *)((char *)io - offsetof(sgs_http_server, mhd_io)));
+}
+
+static void ext_mhd_timer(sgs_ev_timer *t)
+{
+    ext_run((sgs_http_server *)((char *)t - offsetof(sgs_http_server, mhd_timer)));
+}
+
+static void ext_ctl_ready(sgs_ev_io *io, uint32_t events)
+{
+    (void)events;
+    sgs_http_server *srv = (sgs_http_server *)((char *)io - offsetof(sgs_http_server, ctl_io));
+    uint64_t v;
+    ssize_t unused = read(srv->ctl_io.fd, &v, sizeof v);
+    (void)unused;
+    int ctl = atomic_load_explicit(&srv->ctl, memory_order_acquire);
+    if (ctl == CTL_QUIESCE) {
+        MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+        ext_run_soon(srv);
+        atomic_store_explicit(&srv->ctl, CTL_QUIESCED, memory_order_release);
+    } else if (ctl == CTL_DETACH) {
+        sgs_evloop_io_del(srv->loop, &srv->mhd_io);
+        sgs_evloop_timer_cancel(srv->loop, &srv->mhd_timer);
+        sgs_evloop_io_del(srv->loop, &srv->ctl_io);
+        atomic_store_explicit(&srv->ctl, CTL_DETACHED, memory_order_release);
+    }
+}
+
+/* Stopper side: asks the loop for step `ask` and waits until it is `done`. */
+static void ext_ask(sgs_http_server *srv, int ask, int done)
+{
+    atomic_store_explicit(&srv->ctl, ask, memory_order_release);
+    uint64_t one = 1;
+    ssize_t unused = write(srv->ctl_io.fd, &one, sizeof one);
+    (void)unused;
+    while (atomic_load_explicit(&srv->ctl, memory_order_acquire) != done) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Registers the daemon's epoll descriptor and the stop eventfd in the loop. */
+static int ext_attach(sgs_http_server *srv, sgs_err *err)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (di == NULL || di->epoll_fd < 0)
+        return sgs_err_set(err, SGS_EIO, "libmicrohttpd has no epoll descriptor");
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0)
+        return sgs_err_set(err, SGS_EIO, "eventfd: %s", strerror(errno));
+    sgs_ev_timer_init(&srv->mhd_timer, ext_mhd_timer);
+    if (sgs_evloop_io_add(srv->loop, &srv->ctl_io, efd, EPOLLIN, ext_ctl_ready, err) != 0) {
+        close(efd);
+        return err->code;
+    }
+    if (sgs_evloop_io_add(srv->loop, &srv->mhd_io, di->epoll_fd, EPOLLIN, ext_mhd_ready, err) !=
+        0) {
+        sgs_evloop_io_del(srv->loop, &srv->ctl_io);
+        close(efd);
+        return err->code;
+    }
+    sgs_evloop_timer_arm(srv->loop, &srv->mhd_timer, sgs_now_ns());
+    return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -563,8 +685,9 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
             sgs_err_set(err, SGS_EUSAGE, "no listen address");
         return NULL;
     }
-    if (cfg->threads < 1 || cfg->conn_timeout_s < 1) {
-        sgs_err_set(err, SGS_EUSAGE, "http server needs threads >= 1 and a timeout >= 1 s");
+    if (cfg->threads < 1 || cfg->conn_timeout_s < 1 || (cfg->loop && cfg->threads != 1)) {
+        sgs_err_set(err, SGS_EUSAGE, "http server needs threads >= 1 (1 in a loop) and a "
+                                     "timeout >= 1 s");
         return NULL;
     }
     struct addrinfo hints = {0}, *ai = NULL;
@@ -588,8 +711,10 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
     pthread_mutex_init(&srv->slots_lock, NULL);
     pthread_key_create(&srv->thread_key, NULL);
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG;
+    srv->loop = cfg->loop;
+    atomic_init(&srv->ctl, CTL_NONE);
+    unsigned flags = (cfg->loop ? MHD_USE_EPOLL : MHD_USE_EPOLL_INTERNAL_THREAD) |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_OptionItem opts[16];
@@ -624,6 +749,10 @@ sgs_http_server *sgs_http_server_start(const sgs_http_config *cfg, sgs_err *err)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : port;
+    if (srv->loop && ext_attach(srv, err) != 0) {
+        MHD_stop_daemon(srv->daemon);
+        goto fail;
+    }
     return srv;
 fail:
     pthread_key_delete(srv->thread_key);
@@ -656,9 +785,13 @@ unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms)
 {
     if (srv == NULL)
         return 0;
-    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
+    if (srv->loop)
+        ext_ask(srv, CTL_QUIESCE, CTL_QUIESCED);
+    else {
+        MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+    }
     uint64_t until = sgs_now_ns() + (uint64_t)drain_ms * 1000000u;
     while (sgs_http_server_active(srv) != 0 && sgs_now_ns() < until) {
         struct timespec ts = {0, 1000000};
@@ -679,6 +812,11 @@ unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms)
     for (int i = 0; i < 1000 && sgs_http_server_active(srv) != 0; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
+    }
+    if (srv->loop) {
+        /* The loop lets go of the daemon; from here this thread runs it. */
+        ext_ask(srv, CTL_DETACH, CTL_DETACHED);
+        close(srv->ctl_io.fd);
     }
     MHD_stop_daemon(srv->daemon);
     thread_slot *slot = srv->slots;

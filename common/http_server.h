@@ -1,7 +1,8 @@
 /* The HTTP/1.1 front end both servers use: a libmicrohttpd daemon with a
- * thread pool (one epoll loop per worker), exact-path routing, bodies
- * accumulated under a size cap, bounded in-flight work, asynchronous answers
- * and a graceful stop.
+ * thread pool (one epoll loop per worker), or run inside a caller's
+ * sgs_evloop (external-loop mode), exact-path routing, bodies accumulated
+ * under a size cap, bounded in-flight work, asynchronous answers and a
+ * graceful stop.
  *
  * Invariants and rules it keeps:
  *   - A response is queued on the handler's last call, after the body is
@@ -25,7 +26,12 @@
  *     called, from any thread, after the reply is set. The owner must
  *     complete every pending request: sgs_http_server_stop() waits for them
  *     (past its drain timeout too, logging), as the daemon cannot be stopped
- *     with a request parked. */
+ *     with a request parked.
+ *   - External-loop mode (cfg.loop set): the daemon has no thread of its
+ *     own. Its epoll descriptor is watched by that loop, and every callback,
+ *     handler and sgs_http_complete() call runs on the loop's thread. A
+ *     completion makes the daemon run again in the same loop round, so the
+ *     answer is written without any wake-up between threads. */
 #ifndef SGS_COMMON_HTTP_SERVER_H
 #define SGS_COMMON_HTTP_SERVER_H
 
@@ -34,6 +40,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/evloop.h"
 
 typedef struct sgs_http_server sgs_http_server;
 typedef struct sgs_http_request sgs_http_request;
@@ -55,7 +62,7 @@ typedef struct sgs_http_route {
 
 typedef struct sgs_http_config {
     const char *listen;          /* "HOST:PORT"; port 0 lets the OS choose */
-    unsigned threads;            /* worker threads, >= 1 */
+    unsigned threads;            /* worker threads, >= 1 (1 with a loop) */
     unsigned conn_timeout_s;     /* a connection with no bytes moving this long is closed, >= 1 */
     size_t max_body;             /* request body bytes accepted */
     unsigned max_inflight;       /* requests in handlers or pending; 0: unbounded */
@@ -67,9 +74,12 @@ typedef struct sgs_http_config {
     void *(*thread_init)(void *thread_ctx);              /* NULL: no per-thread state */
     void (*thread_fini)(void *thread_ctx, void *state);  /* NULL: nothing to free */
     void *thread_ctx;
+    sgs_evloop *loop;            /* NULL: own threads; else external-loop mode in this loop */
 } sgs_http_config;
 
-/* Binds cfg->listen and starts the worker threads. Connections past
+/* Binds cfg->listen and starts the worker threads (with cfg->loop: registers
+ * the daemon in that loop, which must not be running on another thread yet
+ * or must be the caller's). Connections past
  * max_connections (or max_per_ip) are accepted and closed at once. The soft
  * RLIMIT_NOFILE is raised (up to the hard one) to hold max_connections plus
  * fd_reserve plus the threads' own; when the hard limit is lower,
@@ -98,7 +108,9 @@ uint64_t sgs_http_server_last_activity_ns(const sgs_http_server *srv);
  * only their owner can complete), closes every connection, joins the threads,
  * calls thread_fini for each per-thread state and frees the server. Returns
  * the number of requests still active when the wait ended (0 when all
- * drained). NULL is a no-op. */
+ * drained). NULL is a no-op. In external-loop mode the loop must keep
+ * running on its own thread meanwhile and this is called from another one;
+ * the daemon leaves the loop before it is stopped. */
 unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms);
 
 /* Parses "HOST:PORT" ("[v6]:PORT" for IPv6) into host (NUL-terminated, at
@@ -156,7 +168,8 @@ void sgs_http_reply_error(sgs_http_request *req, int code, const char *reason);
 void sgs_http_error_json(int code, const char *reason, sgs_buf *out);
 
 /* Sends the reply of a request whose handler returned SGS_HTTP_PENDING; any
- * thread, exactly once. The request must not be touched afterwards. */
+ * thread (the loop's in external-loop mode), exactly once. The request must
+ * not be touched afterwards. */
 void sgs_http_complete(sgs_http_request *req);
 
 #endif

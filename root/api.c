@@ -1,5 +1,5 @@
-/* The public HTTP API: request parsing and validation (MHD threads), and the
- * answers the loop writes when a query is gathered (root_api_finish).
+/* The public HTTP API: request parsing and validation, and the answers
+ * written when a query is gathered (root_api_finish); all on the loop thread.
  *
  * A search request is validated completely (parameters, the query itself)
  * before anything is scattered, so a bad request is a 400 that no leaf sees. */
@@ -251,37 +251,22 @@ static sgs_http_result search_handler(void *ctx, sgs_http_request *req)
         root_query_put(r, q);
         return SGS_HTTP_DONE;
     }
-    if (!root_scatter_submit(r, q)) {
-        sgs_http_reply_error(req, SGS_EBUSY, "the root's query queue is full");
-        sgs_http_reply_header(req, "Retry-After", "1");
-        root_query_put(r, q);
-        return SGS_HTTP_DONE;
-    }
-    return SGS_HTTP_PENDING;
-}
-
-static sgs_http_result loop_handler(root *r, sgs_http_request *req, root_query_kind kind)
-{
-    root_query *q = root_query_get(r);
-    q->kind = kind;
-    q->req = req;
-    if (!root_scatter_submit(r, q)) {
-        sgs_http_reply_error(req, SGS_EBUSY, "the root's query queue is full");
-        sgs_http_reply_header(req, "Retry-After", "1");
-        root_query_put(r, q);
-        return SGS_HTTP_DONE;
-    }
+    /* Answered now (a refused field, no shard to ask) or when the gather
+     * ends; either way through sgs_http_complete(). */
+    root_query_start(r, q);
     return SGS_HTTP_PENDING;
 }
 
 static sgs_http_result readyz_handler(void *ctx, sgs_http_request *req)
 {
-    return loop_handler(ctx, req, ROOT_Q_READYZ);
+    root_api_info(ctx, req, true);
+    return SGS_HTTP_DONE;
 }
 
 static sgs_http_result info_handler(void *ctx, sgs_http_request *req)
 {
-    return loop_handler(ctx, req, ROOT_Q_INFO);
+    root_api_info(ctx, req, false);
+    return SGS_HTTP_DONE;
 }
 
 static sgs_http_result healthz_handler(void *ctx, sgs_http_request *req)
@@ -488,7 +473,7 @@ static void put_shards(root *r, const root_query *q, uint32_t ok, uint32_t faile
     sgs_buf_append(b, "]}", 2);
 }
 
-static void finish_search(root *r, root_query *q)
+void root_api_finish(root *r, root_query *q)
 {
     sgs_http_request *req = q->req;
     uint32_t ok = 0, failed = 0, timed_out = 0;
@@ -548,15 +533,24 @@ static void finish_search(root *r, root_query *q)
     sgs_buf_putc(b, ',');
     put_shards(r, q, ok, failed, timed_out, b);
     sgs_buf_printf(b, ",\"generation\":\"%016llx\"}", (unsigned long long)q->generation);
-    if (r->cfg->slow_query_ms > 0 && took_ms >= (double)r->cfg->slow_query_ms)
-        sgs_log(SGS_LOG_WARN, "slow_query", "traceparent %s: %.1f ms, %u of %u shards",
-                q->traceparent, took_ms, ok, r->n_shards);
+    if (r->cfg->slow_query_ms > 0 && took_ms >= (double)r->cfg->slow_query_ms) {
+        /* Name the slowest shard: a straggler, or the root itself. */
+        uint32_t w = 0;
+        for (uint32_t i = 1; i < r->n_shards; i++)
+            if (q->slots[i].took_ms > q->slots[w].took_ms)
+                w = i;
+        const root_slot *ws = &q->slots[w];
+        sgs_log(SGS_LOG_WARN, "slow_query",
+                "traceparent %s: %.1f ms, %u of %u shards; slowest shard %u replica %d "
+                "%.2f ms%s%s",
+                q->traceparent, took_ms, ok, r->n_shards, w, ws->replica, ws->took_ms,
+                ws->hedged ? ", hedged" : "", ws->hedge_won ? ", hedge won" : "");
+    }
     sgs_http_complete(req);
 }
 
-static void finish_info(root *r, root_query *q, bool readyz)
+void root_api_info(root *r, sgs_http_request *req, bool readyz)
 {
-    sgs_http_request *req = q->req;
     sgs_buf *b = sgs_http_reply_body(req);
     bool ready = atomic_load(&r->ready);
     uint64_t gen = atomic_load(&r->serving_generation);
@@ -570,7 +564,6 @@ static void finish_info(root *r, root_query *q, bool readyz)
                               "\"error\":{\"type\":\"unavailable\",\"reason\":"
                               "\"a shard has no ready replica\"}}");
         }
-        sgs_http_complete(req);
         return;
     }
     uint64_t now = sgs_now_ns();
@@ -589,11 +582,13 @@ static void finish_info(root *r, root_query *q, bool readyz)
             sgs_buf_printf(b,
                            ",\"ready\":%s,\"ejected\":%s,\"in_flight\":%u,\"latency_ewma_ms\":%.3f,"
                            "\"generation\":\"%016llx\",\"consecutive_failures\":%u,"
-                           "\"idle_connections\":%u,\"last_error\":",
+                           "\"idle_connections\":%u,\"requests\":%llu,\"beaten\":%llu,\"lost\":%u,"
+                           "\"last_error\":",
                            root_replica_eligible(rep, gen, now) ? "true" : "false",
                            rep->ejected_until_ns ? "true" : "false", rep->in_flight,
                            rep->ewma_us / 1000.0, (unsigned long long)rep->generation,
-                           rep->consecutive_failures, rep->n_idle);
+                           rep->consecutive_failures, rep->n_idle, (unsigned long long)rep->sent,
+                           (unsigned long long)rep->beaten, rep->lost);
             put_str(b, rep->last_error, strlen(rep->last_error));
             sgs_buf_append(b, ",\"last_error_type\":", 19);
             put_str(b, rep->last_error_type, strlen(rep->last_error_type));
@@ -607,13 +602,5 @@ static void finish_info(root *r, root_query *q, bool readyz)
         sgs_buf_append(b, "]}", 2);
     }
     sgs_buf_append(b, "]}", 2);
-    sgs_http_complete(req);
 }
 
-void root_api_finish(root *r, root_query *q)
-{
-    if (q->kind == ROOT_Q_SEARCH)
-        finish_search(r, q);
-    else
-        finish_info(r, q, q->kind == ROOT_Q_READYZ);
-}

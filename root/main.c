@@ -1,9 +1,10 @@
 /* sgs-root: the public search API over sharded, replicated leaves.
  *
- * Start-up: flags, topology, metrics, the scatter loop, then the HTTP server
- * and the port file. The main thread then waits for SIGTERM or SIGINT:
- * readyz keeps answering from the loop, the server drains its requests
- * (every pending one completes within its deadline) and the loop stops. */
+ * Start-up: flags, topology, metrics, the scatter loop, the HTTP server in
+ * that loop, the loop's thread, then the port file. The main thread then
+ * waits for SIGTERM or SIGINT: the server stops accepting and drains its
+ * requests while the loop runs on (every pending one completes within its
+ * deadline), leaves the loop, and the loop stops. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -108,8 +109,9 @@ int main(int argc, char **argv)
         {"resolve-interval-ms", "SGS_ROOT_RESOLVE_INTERVAL_MS", SGS_FLAG_INT, "5000",
          "how often every replica's name is looked up again (off the event loop)",
          &cfg.resolve_interval_ms, 10, 3600000},
-        {"threads", "SGS_ROOT_THREADS", SGS_FLAG_INT, "2", "HTTP worker threads", &cfg.threads,
-         1, 256},
+        {"threads", "SGS_ROOT_THREADS", SGS_FLAG_INT, "1",
+         "serving loops: one thread runs HTTP and the scatter (more are accepted and run as 1, "
+         "with a warning)", &cfg.threads, 1, 256},
         {"max-inflight", "SGS_ROOT_MAX_INFLIGHT", SGS_FLAG_INT, "4096",
          "requests in flight at once; beyond it the answer is 429 with Retry-After",
          &cfg.max_inflight, 1, 1000000},
@@ -128,8 +130,8 @@ int main(int argc, char **argv)
         {"hedge-quantile", "SGS_ROOT_HEDGE_QUANTILE", SGS_FLAG_DOUBLE, "0.95",
          "hedge a sub-request outstanding past this quantile of the shard's recent latency",
          &cfg.hedge_quantile, 0, 0},
-        {"hedge-min-ms", "SGS_ROOT_HEDGE_MIN_MS", SGS_FLAG_INT, "2", "floor of the hedge delay",
-         &cfg.hedge_min_ms, 0, 3600000},
+        {"hedge-min-ms", "SGS_ROOT_HEDGE_MIN_MS", SGS_FLAG_DOUBLE, "1",
+         "floor of the hedge delay (fractions allowed, e.g. 0.5)", &cfg.hedge_min_ms, 0, 0},
         {"hedge-max-ms", "SGS_ROOT_HEDGE_MAX_MS", SGS_FLAG_INT, "100",
          "ceiling of the hedge delay (also used until enough latencies are seen)",
          &cfg.hedge_max_ms, 0, 3600000},
@@ -168,17 +170,22 @@ int main(int argc, char **argv)
     int level = sgs_log_level_parse(cfg.log_level);
     if (level < 0) {
         fprintf(stderr, "sgs-root: --log-level wants debug|info|warn|error|off\n");
-        return 2;
+        goto usage;
     }
     if (!(cfg.hedge_quantile > 0 && cfg.hedge_quantile < 1) || cfg.hedge_budget < 0 ||
-        cfg.hedge_budget > 1 || cfg.hedge_min_ms > cfg.hedge_max_ms) {
+        cfg.hedge_budget > 1 || !(cfg.hedge_min_ms >= 0) ||
+        cfg.hedge_min_ms > (double)cfg.hedge_max_ms) {
         fprintf(stderr, "sgs-root: --hedge-quantile must be in (0, 1), --hedge-budget in [0, 1], "
-                        "--hedge-min-ms <= --hedge-max-ms\n");
-        return 2;
+                        "0 <= --hedge-min-ms <= --hedge-max-ms\n");
+        goto usage;
     }
     if (cfg.max_leaf_body < 1024)
         cfg.max_leaf_body = 1024;
     sgs_log_init("sgs-root", (sgs_log_level)level);
+    if (cfg.threads > 1)
+        sgs_log(SGS_LOG_WARN, "threads",
+                "--threads %lld: one loop thread serves HTTP and the scatter; running 1",
+                (long long)cfg.threads);
 
     sigset_t set;
     sigemptyset(&set);
@@ -206,7 +213,8 @@ int main(int argc, char **argv)
     root_api_routes(&r, routes, &n_routes);
     sgs_http_config http = {
         .listen = cfg.listen,
-        .threads = (unsigned)cfg.threads,
+        .threads = 1,
+        .loop = r.loop,
         .conn_timeout_s = (unsigned)cfg.conn_timeout_s,
         .max_connections = (unsigned)cfg.max_connections,
         .max_body = SGS_WIRE_MAX_BODY,
@@ -218,6 +226,10 @@ int main(int argc, char **argv)
     if (r.http == NULL) {
         fprintf(stderr, "sgs-root: %s\n", err.msg);
         return err.code == SGS_EUSAGE ? 2 : 1;
+    }
+    if (root_scatter_run(&r, &err) != 0) {
+        fprintf(stderr, "sgs-root: %s\n", err.msg);
+        return 1;
     }
     unsigned port = sgs_http_server_port(r.http);
     if (cfg.port_file && write_port_file(cfg.port_file, port, &err) != 0) {
@@ -239,4 +251,8 @@ int main(int argc, char **argv)
     sgs_strlist_fini(&cfg.resolve);
     sgs_log(SGS_LOG_INFO, "stopped", "bye");
     return 0;
+usage:
+    sgs_strlist_fini(&cfg.shard_specs);
+    sgs_strlist_fini(&cfg.resolve);
+    return 2;
 }

@@ -1,11 +1,16 @@
 /* sgs-root internals: configuration, topology, replica state, the scatter
  * engine's query object, and the functions the files of root/ share.
  *
- * Threads: MHD worker threads parse and validate a query (root/api.c) and
- * hand it to the scatter loop (root/scatter.c) through a lock-free MPSC ring;
- * the loop thread alone owns every leaf connection, every replica's state
- * and every query after the hand-off, and completes the HTTP request when the
- * gather ends. Fields read from other threads are _Atomic and say so. */
+ * Threads: one loop thread (root/scatter.c's sgs_evloop) serves everything a
+ * query touches. libmicrohttpd runs in that loop (external-loop mode of
+ * common/http_server.h): the request handler parses and validates a query
+ * (root/api.c) and starts its scatter at once; the same thread owns every
+ * leaf connection, every replica's state and every query, and when the
+ * gather ends it resumes the HTTP request and writes the answer in the same
+ * loop round. No query crosses a thread. Besides it run only the main thread
+ * (signals, the drain at stop) and the resolver (root/resolve.c, whose
+ * results reach the loop through a mailbox and the loop's wake). Fields read
+ * from other threads are _Atomic and say so. */
 #ifndef SGS_ROOT_ROOT_H
 #define SGS_ROOT_ROOT_H
 
@@ -36,11 +41,11 @@ typedef struct root_config {
     const char *listen, *port_file, *topology_file, *leaf_pattern, *log_level, *resolve_file;
     sgs_strlist shard_specs, resolve;
     int64_t shards, replicas, threads, max_inflight, conn_timeout_s, max_connections;
-    int64_t default_timeout_ms, max_timeout_ms, hedge_min_ms, hedge_max_ms;
+    int64_t default_timeout_ms, max_timeout_ms, hedge_max_ms;
     int64_t probe_interval_ms, probe_timeout_ms, eject_failures, eject_base_ms, eject_max_ms;
     int64_t slow_start_ms, slow_query_ms, max_k, resolve_interval_ms;
     uint64_t max_leaf_body;
-    double hedge_quantile, hedge_budget;
+    double hedge_quantile, hedge_budget, hedge_min_ms;
 } root_config;
 
 typedef struct root_replica root_replica;
@@ -79,7 +84,10 @@ struct root_replica {
     uint64_t ready_since_ns;     /* slow start */
     /* Load. */
     uint32_t in_flight;
+    uint32_t lost;               /* sub-requests cancelled since its last answer because a
+                                  * replica asked later answered first: it looks stalled */
     double ewma_us;
+    uint64_t sent, beaten;       /* sub-requests sent to it; of those, lost as above */
     /* Idle keep-alive connections. */
     root_conn *idle;
     uint32_t n_idle;
@@ -146,15 +154,8 @@ typedef struct root_slot {
     uint32_t shard;
 } root_slot;
 
-typedef enum root_query_kind {
-    ROOT_Q_SEARCH = 0,
-    ROOT_Q_INFO = 1,
-    ROOT_Q_READYZ = 2,
-} root_query_kind;
-
-/* One client request handed to the loop. Owned by the loop after the hand-off. */
+/* One search request, from its handler to its answer (loop thread). */
 struct root_query {
-    root_query_kind kind;
     sgs_http_request *req;
     sgs_arena arena;
     sgs_buf wire;              /* encoded binary request (deadline patched per send) */
@@ -189,9 +190,6 @@ struct root {
     root_shard *shards;
     uint32_t n_shards;
     sgs_evloop *loop;
-    struct ck_ring *ring;
-    void *ring_buf;
-    uint32_t ring_size;
     root_metrics m;
     _Atomic uint64_t serving_generation; /* writer: the loop */
     _Atomic bool ready;                  /* writer: the loop */
@@ -199,7 +197,7 @@ struct root {
      * request rate (ROOT_HEDGE_BURST_S seconds of earnings). */
     double hedge_tokens, hedge_burst;
     uint64_t primaries, primaries_mark, burst_mark_ns;
-    /* Free lists (query pool: any thread, under pool_lock). */
+    /* Free lists (loop thread). */
     root_conn *free_conns;
     root_query *free_queries;
     sgs_ev_timer maint_timer;
@@ -229,18 +227,24 @@ void root_resolve_request(root *r, root_replica *rep);
  * is called for each replica whose address appeared, moved or went away. */
 void root_resolve_apply(root *r, void (*changed)(root *r, root_replica *rep, bool was_resolved));
 
-/* Scatter engine (root/scatter.c). */
+/* Scatter engine (root/scatter.c). Creates the loop, the resolver, the
+ * probes' timers; the loop thread starts with root_scatter_run(), once the
+ * HTTP server is registered in r->loop. 0, or err set. */
 int root_scatter_start(root *r, sgs_err *err);
+/* Starts the loop thread. 0, or SGS_EINTERNAL. */
+int root_scatter_run(root *r, sgs_err *err);
 /* Stops the resolver and the loop thread and frees the engine's state (after
  * the server stopped). false when the resolver hung: the loop and topology
  * are then kept for the process exit. */
 bool root_scatter_stop(root *r);
-/* Any thread: a query object from the pool (arena reset, fields zeroed). */
+/* Loop thread: a query object from the pool (arena reset, fields zeroed). */
 root_query *root_query_get(root *r);
-/* Any thread: back to the pool. */
+/* Loop thread: back to the pool. */
 void root_query_put(root *r, root_query *q);
-/* Any thread: hands q to the loop; false when the queue is full. */
-bool root_scatter_submit(root *r, root_query *q);
+/* Loop thread: scatters a parsed query (or answers it at once: a refused
+ * field, a passed deadline, no shard to ask); root_api_finish() answers it
+ * when the gather ends, and the query goes back to the pool after that. */
+void root_query_start(root *r, root_query *q);
 
 /* Pure parts, unit-tested. */
 #define ROOT_HEDGE_BURST 10.0  /* hedge tokens banked at least (the bucket's floor capacity) */
@@ -254,7 +258,9 @@ bool root_hedge_take(root *r);
 /* Picks a replica index of shard s for a new sub-request by power of two
  * distinct choices among the eligible ones (uniform one time in
  * ROOT_EXPLORE), avoiding `avoid` (-1 for none) when another is eligible;
- * -1 when none is. */
+ * -1 when none is. A replica's cost is (in_flight + lost + 1) times its
+ * latency estimate, so one that a later-sent request just beat keeps
+ * counting as loaded after its cancelled sub-request left in_flight. */
 int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid);
 /* True when the replica may take a sub-request at generation gen now. */
 bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns);
@@ -266,5 +272,7 @@ void root_gather_hits(root_query *q, uint32_t n_shards, sgs_buf *out);
 void root_api_routes(root *r, sgs_http_route *routes, size_t *n_routes);
 /* Loop thread: writes the answer of a finished query and completes it. */
 void root_api_finish(root *r, root_query *q);
+/* Loop thread: the /readyz (readyz true) or /v1/info answer into req. */
+void root_api_info(root *r, sgs_http_request *req, bool readyz);
 
 #endif

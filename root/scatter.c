@@ -1,13 +1,13 @@
-/* The scatter engine: one event loop thread that owns every leaf connection,
- * probes every replica, sends each query's sub-requests, hedges stragglers,
- * retries connection errors, enforces the deadline and hands the gathered
- * query to root_api_finish().
+/* The scatter engine: one event loop thread that also runs the HTTP server,
+ * owns every leaf connection, probes every replica, sends each query's
+ * sub-requests (started by the request handler on the same thread), hedges
+ * stragglers, retries connection errors, enforces the deadline and hands the
+ * gathered query to root_api_finish().
  *
  * Invariants: a query's slot is PENDING while it has an active attempt or
  * the query is not finished; an attempt is in exactly one slot's active[]
  * and owns its connection; a connection is either carrying an attempt, idle
  * in its replica's list (watched for the peer closing it) or free. */
-#include <ck_ring.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -45,7 +45,6 @@
 
 static pthread_t loop_thread;
 static root *the_root; /* the loop's root, for timer callbacks (set before the loop starts) */
-static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -67,7 +66,7 @@ bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_n
 
 static double replica_cost(const root_replica *rep, uint64_t now_ns, int64_t slow_start_ms)
 {
-    double cost = ((double)rep->in_flight + 1.0) * (rep->ewma_us + 50.0);
+    double cost = ((double)rep->in_flight + (double)rep->lost + 1.0) * (rep->ewma_us + 50.0);
     uint64_t ss = (uint64_t)slow_start_ms * 1000000u;
     if (ss > 0 && rep->ready_since_ns > 0 && now_ns - rep->ready_since_ns < ss) {
         double left = 1.0 - (double)(now_ns - rep->ready_since_ns) / (double)ss;
@@ -245,6 +244,7 @@ static void replica_failed(root *r, root_replica *rep, const char *type, const c
 static void replica_succeeded(root_replica *rep, uint64_t took_us)
 {
     rep->consecutive_failures = 0;
+    rep->lost = 0;
     rep->ejections = 0;
     rep->ewma_us = rep->ewma_us <= 0 ? (double)took_us
                                      : (1 - EWMA_ALPHA) * rep->ewma_us + EWMA_ALPHA * (double)took_us;
@@ -268,16 +268,20 @@ static void query_finish(root *r, root_query *q);
 static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool hedge, bool fresh,
                          root_replica *same);
 
-/* Drops an attempt: its connection is closed (its answer is not wanted). */
-static void attempt_cancel(root *r, root_attempt *a, bool penalize)
+/* Drops an attempt: its connection is closed (its answer is not wanted).
+ * beaten: a sub-request sent after it to another replica answered first. */
+static void attempt_cancel(root *r, root_attempt *a, bool beaten)
 {
     root_replica *rep = a->rep;
     if (rep->in_flight > 0)
         rep->in_flight--;
-    if (penalize) {
-        /* The replica took at least this long: fold it in so choice avoids it. */
+    if (beaten) {
+        /* The replica took at least this long and is likely still stuck on
+         * it: fold the time in, and count it as load until it answers. */
         uint64_t took_us = (sgs_evloop_now(r->loop) - a->start_ns) / 1000u;
         rep->ewma_us = (1 - EWMA_ALPHA) * rep->ewma_us + EWMA_ALPHA * (double)took_us;
+        rep->lost++;
+        rep->beaten++;
     }
     if (a->conn) {
         a->conn->att = NULL;
@@ -295,7 +299,11 @@ static void slot_remove(root_slot *sl, root_attempt *a)
         sl->active[1] = NULL;
 }
 
-static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status st)
+/* Settles a pending slot; its attempts still active are cancelled. winner:
+ * the attempt whose answer settled it OK (NULL otherwise); those sent before
+ * it count as beaten. */
+static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status st,
+                        const root_attempt *winner)
 {
     if (sl->status != ROOT_SLOT_PENDING)
         return;
@@ -304,7 +312,8 @@ static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status 
         sl->took_ms = (double)(sgs_evloop_now(r->loop) - sl->first_ns) / 1e6;
     for (int i = 0; i < 2; i++)
         if (sl->active[i]) {
-            attempt_cancel(r, sl->active[i], st == ROOT_SLOT_OK);
+            attempt_cancel(r, sl->active[i],
+                           winner != NULL && sl->active[i]->start_ns <= winner->start_ns);
             sl->active[i] = NULL;
         }
     sgs_evloop_timer_cancel(r->loop, &sl->hedge_timer);
@@ -339,7 +348,7 @@ static void attempt_failed(root *r, root_attempt *a, bool retry, bool timed_out,
         send_attempt(r, q, sl, (int)rep->index, false, false, NULL);
         return;
     }
-    slot_settle(r, q, sl, timed_out ? ROOT_SLOT_TIMED_OUT : ROOT_SLOT_FAILED);
+    slot_settle(r, q, sl, timed_out ? ROOT_SLOT_TIMED_OUT : ROOT_SLOT_FAILED, NULL);
 }
 
 /* Reads the error of a JSON error body into out, its type into type. */
@@ -435,7 +444,7 @@ static void attempt_answered(root *r, root_attempt *a, const sgs_http_response *
         sl->hedge_won = true;
         sgs_counter_inc(r->m.hedges_won);
     }
-    slot_settle(r, q, sl, ROOT_SLOT_OK);
+    slot_settle(r, q, sl, ROOT_SLOT_OK, a);
 }
 
 static void conn_ready(sgs_ev_io *io, uint32_t events);
@@ -558,7 +567,7 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
         if (sl->error[0] == 0)
             no_replica_error(sl, s, q->generation);
         if (sl->active[0] == NULL)
-            slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+            slot_settle(r, q, sl, ROOT_SLOT_FAILED, NULL);
         return;
     }
     root_replica *rep = &s->replicas[idx];
@@ -578,7 +587,7 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
             sl->retried++;
             send_attempt(r, q, sl, idx, false, false, NULL);
         } else if (sl->active[0] == NULL)
-            slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+            slot_settle(r, q, sl, ROOT_SLOT_FAILED, NULL);
         return;
     }
     root_attempt *a = sgs_arena_zalloc(&q->arena, sizeof *a);
@@ -592,6 +601,7 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
     c->att = a;
     sl->active[sl->active[0] ? 1 : 0] = a;
     rep->in_flight++;
+    rep->sent++;
     sgs_counter_inc(r->m.leaf_requests);
     if (!hedge) {
         r->primaries++;
@@ -648,7 +658,7 @@ static void deadline_cb(sgs_ev_timer *t)
                     attempt_cancel(r, sl->active[j], true);
                     sl->active[j] = NULL;
                 }
-            slot_settle(r, q, sl, ROOT_SLOT_TIMED_OUT);
+            slot_settle(r, q, sl, ROOT_SLOT_TIMED_OUT, NULL);
         }
     }
 }
@@ -693,7 +703,7 @@ static void client_gone(sgs_ev_io *io, uint32_t events)
         if (sl->status != ROOT_SLOT_PENDING)
             continue;
         slot_error(sl, "client_gone", "the client went away");
-        slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+        slot_settle(r, q, sl, ROOT_SLOT_FAILED, NULL);
     }
 }
 
@@ -708,7 +718,7 @@ static void watch_cb(sgs_ev_timer *t)
 
 static bool refuse_unknown_fields(root *r, root_query *q);
 
-static void query_start(root *r, root_query *q)
+void root_query_start(root *r, root_query *q)
 {
     uint64_t now = sgs_evloop_now(r->loop);
     q->generation = atomic_load(&r->serving_generation);
@@ -1030,7 +1040,7 @@ static void maint_cb(sgs_ev_timer *t)
         sgs_hist_reset(tmp);
         sgs_hist_merge(tmp, s->lat_prev);
         sgs_hist_merge(tmp, s->lat_cur);
-        uint64_t lo = (uint64_t)r->cfg->hedge_min_ms * 1000000u;
+        uint64_t lo = (uint64_t)(r->cfg->hedge_min_ms * 1e6);
         uint64_t hi = (uint64_t)r->cfg->hedge_max_ms * 1000000u;
         uint64_t d = hi;
         if (sgs_hist_count(tmp) >= HEDGE_MIN_SAMPLES)
@@ -1080,41 +1090,19 @@ static void address_changed(root *r, root_replica *rep, bool was_resolved)
 
 static void on_wake(void *ctx)
 {
-    root *r = ctx;
-    root_resolve_apply(r, address_changed);
-    void *item;
-    while (ck_ring_dequeue_mpsc(r->ring, r->ring_buf, &item)) {
-        root_query *q = item;
-        if (q->kind == ROOT_Q_SEARCH)
-            query_start(r, q);
-        else {
-            root_api_finish(r, q);
-            root_query_put(r, q);
-        }
-    }
-}
-
-bool root_scatter_submit(root *r, root_query *q)
-{
-    if (!ck_ring_enqueue_mpsc(r->ring, r->ring_buf, q))
-        return false;
-    sgs_evloop_wake(r->loop);
-    return true;
+    root_resolve_apply(ctx, address_changed);
 }
 
 root_query *root_query_get(root *r)
 {
-    pthread_mutex_lock(&pool_mutex);
     root_query *q = r->free_queries;
     if (q)
         r->free_queries = q->next;
-    pthread_mutex_unlock(&pool_mutex);
-    if (q == NULL) {
+    else {
         q = sgs_xcalloc(1, sizeof *q);
         sgs_arena_init(&q->arena, 16384);
         sgs_buf_init(&q->wire);
     }
-    q->kind = ROOT_Q_SEARCH;
     q->req = NULL;
     q->client_fd = -1;
     q->client_watched = false;
@@ -1136,10 +1124,8 @@ root_query *root_query_get(root *r)
 void root_query_put(root *r, root_query *q)
 {
     sgs_arena_reset(&q->arena);
-    pthread_mutex_lock(&pool_mutex);
     q->next = r->free_queries;
     r->free_queries = q;
-    pthread_mutex_unlock(&pool_mutex);
 }
 
 static void *loop_main(void *arg)
@@ -1157,13 +1143,6 @@ int root_scatter_start(root *r, sgs_err *err)
         return err->code;
     if (root_resolve_start(r, err) != 0)
         return err->code;
-    uint32_t size = 1024;
-    while (size < (uint32_t)r->cfg->max_inflight * 2u + 64u && size < (1u << 22))
-        size <<= 1;
-    r->ring_size = size;
-    r->ring = sgs_xcalloc(1, sizeof(struct ck_ring));
-    r->ring_buf = sgs_xcalloc(size, sizeof(struct ck_ring_buffer));
-    ck_ring_init(r->ring, size);
     r->rng = sgs_now_ns() | 1;
     r->hedge_tokens = r->cfg->hedge_budget > 0 ? ROOT_HEDGE_BURST : 0;
     sgs_evloop_on_wake(r->loop, on_wake, r);
@@ -1184,8 +1163,14 @@ int root_scatter_start(root *r, sgs_err *err)
     r->last_rotate_ns = now;
     r->burst_mark_ns = now;
     sgs_evloop_timer_arm(r->loop, &r->maint_timer, now + 20000000u);
-    if (pthread_create(&loop_thread, NULL, loop_main, r) != 0)
-        return sgs_err_set(err, SGS_EINTERNAL, "pthread_create: %s", strerror(errno));
+    return 0;
+}
+
+int root_scatter_run(root *r, sgs_err *err)
+{
+    int rc = pthread_create(&loop_thread, NULL, loop_main, r);
+    if (rc != 0)
+        return sgs_err_set(err, SGS_EINTERNAL, "pthread_create: %s", strerror(rc));
     return 0;
 }
 
@@ -1230,8 +1215,6 @@ bool root_scatter_stop(root *r)
         sgs_buf_fini(&q->wire);
         free(q);
     }
-    free(r->ring_buf);
-    free(r->ring);
     sgs_evloop_free(r->loop);
     return true;
 }

@@ -268,11 +268,21 @@ def phase_cpu(a, leaves, queries, scratch, out):
 
 
 def phase_overhead(a, leaves, queries, scratch):
+    """The current root's overhead (and the baseline root's, when given, in
+    the same rounds: nginx, then each root)."""
     n_shards = len(leaves)
-    root = start_root("root-overhead", leaves, range(n_shards), scratch)
+    binaries = {"current": C.SGS_ROOT}
+    if a.baseline_root:
+        binaries["baseline"] = a.baseline_root
+    roots = {}
     nginx = None
     try:
-        root.wait_ready()
+        for b, path in binaries.items():
+            roots[b] = start_root(f"root-overhead-{b}", leaves, range(n_shards), scratch,
+                                  binary=path)
+        for r in roots.values():
+            r.wait_ready()
+        root = roots["current"]
         # nginx answers the root's answer to one query (same size class).
         with open(queries) as f:
             q0 = f.readline().rstrip("\n").split("\t")[-1]
@@ -282,31 +292,39 @@ def phase_overhead(a, leaves, queries, scratch):
             raise RuntimeError(f"root answered {st}: {body[:300]}")
         nginx = Nginx(scratch, body)
         passes = "1" if a.short else str(a.passes)
-        runs = {"root": [], "nginx": []}
+        runs = {"nginx": [], **{b: [] for b in binaries}}
         for _ in range(a.rounds):
             runs["nginx"].append(run_json([LATENCY, "127.0.0.1", str(nginx.port), "/", queries, passes]))
-            runs["root"].append(run_json([LATENCY, "127.0.0.1", str(root.port), "/search", queries,
-                                          passes]))
-            C.log(f"overhead: root p50 {runs['root'][-1]['latency_us']['p50']:.1f} us, overhead p50 "
-                  f"{runs['root'][-1]['overhead_us']['p50']:.1f} us; nginx RTT p50 "
-                  f"{runs['nginx'][-1]['latency_us']['p50']:.1f} us")
+            for b, r in roots.items():
+                runs[b].append(run_json([LATENCY, "127.0.0.1", str(r.port), "/search", queries,
+                                         passes]))
+                C.log(f"overhead {b}: root p50 {runs[b][-1]['latency_us']['p50']:.1f} us, overhead "
+                      f"p50 {runs[b][-1]['overhead_us']['p50']:.1f} us; nginx RTT p50 "
+                      f"{runs['nginx'][-1]['latency_us']['p50']:.1f} us")
         med = lambda xs: sorted(xs)[len(xs) // 2]
-        ov = med([r["overhead_us"]["p50"] for r in runs["root"]])
         rtt = med([r["latency_us"]["p50"] for r in runs["nginx"]])
+
+        def summarize(rs):
+            ov = med([r["overhead_us"]["p50"] for r in rs])
+            return {"overhead_us_p50": ov, "ratio": round(ov / rtt, 2) if rtt else None,
+                    "root_latency_us_p50": med([r["latency_us"]["p50"] for r in rs]),
+                    "slowest_leaf_us_p50": med([r["slowest_leaf_us_p50"] for r in rs]),
+                    "root_internal_overhead_us_p50": med([r["root_internal_overhead_us_p50"] for r in rs]),
+                    "root_own_us_p50": med([r["root_own_us_p50"] for r in rs]),
+                    "leaf_round_trip_minus_service_us_p50":
+                        med([r["leaf_round_trip_minus_service_us_p50"] for r in rs]),
+                    "goal_met": bool(rtt) and ov <= 2 * rtt}
+        variants = {b: summarize(runs[b]) for b in binaries}
+        cur = variants["current"]
+        runs["root"] = runs.pop("current")
         return {"shards": n_shards, "replicas": 1, "passes": int(passes), "rounds": a.rounds,
-                "overhead_us_p50": ov, "loopback_rtt_us_p50": rtt,
-                "ratio": round(ov / rtt, 2) if rtt else None,
-                "root_latency_us_p50": med([r["latency_us"]["p50"] for r in runs["root"]]),
-                "slowest_leaf_us_p50": med([r["slowest_leaf_us_p50"] for r in runs["root"]]),
-                "root_internal_overhead_us_p50": med([r["root_internal_overhead_us_p50"] for r in runs["root"]]),
-                "root_own_us_p50": med([r["root_own_us_p50"] for r in runs["root"]]),
-                "leaf_round_trip_minus_service_us_p50":
-                    med([r["leaf_round_trip_minus_service_us_p50"] for r in runs["root"]]),
-                "goal_ratio": 2, "goal_met": bool(rtt) and ov <= 2 * rtt, "runs": runs}
+                "loopback_rtt_us_p50": rtt, **cur, "binaries": binaries, "variants": variants,
+                "goal_ratio": 2, "runs": runs}
     finally:
         if nginx:
             nginx.close()
-        root.kill()
+        for r in roots.values():
+            r.kill()
 
 
 def wrk(url, seconds, conns):
@@ -318,35 +336,49 @@ def wrk(url, seconds, conns):
 
 
 def phase_fanout(a, scratch):
+    """wrk against nginx, the current root (and the baseline root, when
+    given), in alternating rounds."""
     idx = tiny_index(scratch, 2)
     leaves = [C.Proc(f"tiny-leaf-{s}", [C.SGS_LEAF, "--index", idx, "--shard", str(s), "--threads", "1",
                                          "--log-level", "warn"], scratch).start() for s in range(2)]
-    root = nginx = None
+    binaries = {"current": C.SGS_ROOT}
+    if a.baseline_root:
+        binaries["baseline"] = a.baseline_root
+    roots = {}
+    nginx = None
     try:
         for l in leaves:
             l.wait_ready()
-        root = start_root("root-fanout", leaves, range(2), scratch)
-        root.wait_ready()
+        for b, path in binaries.items():
+            roots[b] = start_root(f"root-fanout-{b}", leaves, range(2), scratch, binary=path)
+        for r in roots.values():
+            r.wait_ready()
         path = "/search?q=hello&k=0"
-        st, body = C.http_get(root.url + path)
+        st, body = C.http_get(roots["current"].url + path)
         if st != 200:
             raise RuntimeError(f"root answered {st}: {body[:300]}")
         nginx = Nginx(scratch, body)
         seconds = 1 if a.short else a.wrk_seconds
-        res = {"root": [], "nginx": []}
+        res = {"nginx": [], **{b: [] for b in binaries}}
+        targets = [("nginx", f"http://127.0.0.1:{nginx.port}")] + [(b, r.url) for b, r in roots.items()]
         for _ in range(a.rounds):
-            for name, base in (("nginx", f"http://127.0.0.1:{nginx.port}"), ("root", root.url)):
+            for name, base in targets:
                 rps, errs = wrk(base + path, seconds, a.wrk_connections)
                 res[name].append(rps)
                 C.log(f"fanout: {name} {rps:.0f} req/s {errs}")
         med = lambda xs: sorted(xs)[len(xs) // 2]
-        ratio = med(res["root"]) / med(res["nginx"]) if med(res["nginx"]) else 0
+        n_med = med(res["nginx"])
+        variants = {b: {"median_rps": med(res[b]), "rps": res[b],
+                        "ratio": round(med(res[b]) / n_med, 3) if n_med else 0}
+                    for b in binaries}
+        ratio = variants["current"]["ratio"]
         return {"leaves": 2, "cmd": f"wrk -t1 -c{a.wrk_connections} -d{seconds}s URL{path}",
-                "rounds": a.rounds, "root_rps": res["root"], "nginx_rps": res["nginx"],
-                "root_median_rps": med(res["root"]), "nginx_median_rps": med(res["nginx"]),
-                "ratio": round(ratio, 3), "goal_ratio": 0.25, "goal_met": ratio >= 0.25}
+                "rounds": a.rounds, "root_rps": res["current"], "nginx_rps": res["nginx"],
+                "root_median_rps": med(res["current"]), "nginx_median_rps": n_med,
+                "binaries": binaries, "variants": variants,
+                "ratio": ratio, "goal_ratio": 0.25, "goal_met": ratio >= 0.25}
     finally:
-        for p in [root, nginx] + leaves:
+        for p in [nginx] + list(roots.values()) + leaves:
             if p:
                 (p.close if isinstance(p, Nginx) else p.kill)()
 
@@ -360,7 +392,8 @@ def main():
     ap.add_argument("--connections", type=int, default=8, help="closed-loop connections (cpu)")
     ap.add_argument("--cpu-rate", type=float, default=0,
                     help="also measure cpu in open loop at this rate (queries/s)")
-    ap.add_argument("--baseline-root", help="another sgs-root binary measured alongside (cpu)")
+    ap.add_argument("--baseline-root",
+                    help="another sgs-root binary measured alongside (cpu, overhead, fanout)")
     ap.add_argument("--passes", type=int, default=3, help="passes over the queries (overhead)")
     ap.add_argument("--wrk-seconds", type=int, default=5)
     ap.add_argument("--wrk-connections", type=int, default=32)
@@ -420,11 +453,19 @@ def main():
                          "goal <= 10 us: " + ("met" if c["goal_met"] else "NOT met")])
         if "overhead" in summary:
             o = summary["overhead"]
+            if "baseline" in o["variants"]:
+                v = o["variants"]["baseline"]
+                rows.append(["root overhead p50 / loopback RTT p50 (baseline)",
+                             f"{v['overhead_us_p50']:.1f} / {o['loopback_rtt_us_p50']:.1f} us = {v['ratio']}x", ""])
             rows.append(["root overhead p50 / loopback RTT p50",
                          f"{o['overhead_us_p50']:.1f} / {o['loopback_rtt_us_p50']:.1f} us = {o['ratio']}x",
                          "goal <= 2x: " + ("met" if o["goal_met"] else "NOT met")])
         if "fanout" in summary:
             f = summary["fanout"]
+            if "baseline" in f["variants"]:
+                v = f["variants"]["baseline"]
+                rows.append(["fan-out to 2 leaves vs nginx (baseline)",
+                             f"{v['median_rps']:.0f} / {f['nginx_median_rps']:.0f} req/s = {v['ratio']}x", ""])
             rows.append(["fan-out to 2 leaves vs nginx",
                          f"{f['root_median_rps']:.0f} / {f['nginx_median_rps']:.0f} req/s = {f['ratio']}x",
                          "goal >= 0.25x: " + ("met" if f["goal_met"] else "NOT met")])
