@@ -35,9 +35,13 @@
 #include "common/eval.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/bm25.h"
 #include "common/iter.h"
+#include "common/simd.h"
 #include "common/topk.h"
 
 /* Relative widening of stored float maxima: the shard verifier accepts
@@ -89,7 +93,8 @@ typedef struct evaluator {
     double avg_len;
     const uint8_t *doc_lengths;
     const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
-    double *norm_lb;          /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
+    const double *norm_lb;    /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
+    bool simd;                /* SSE2 kernels allowed (sgs_simd_active()) */
 } evaluator;
 
 /* ---- match cursors ------------------------------------------------------- */
@@ -485,14 +490,10 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
  * doc's tfs with the floor of its length code (a length no longer than its
  * own, so a score no lower than its own), and only then its length. Scores
  * are summed in positive-term order. */
-/* Fills ev->norm_lb for rank_doc, once per evaluation that ranks with it. */
+/* Points ev->norm_lb at the shard's table for rank_doc. */
 static void need_norm_lb(evaluator *ev)
 {
-    if (ev->norm_lb != NULL)
-        return;
-    ev->norm_lb = sgs_arena_alloc(ev->a, 256 * sizeof *ev->norm_lb);
-    for (uint32_t c = 0; c < 256; c++)
-        ev->norm_lb[c] = sgs_bm25_norm(sgs_bm25_len_floor((uint8_t)c), ev->avg_len);
+    ev->norm_lb = sgs_shard_norm_floors(ev->s);
 }
 
 static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
@@ -675,6 +676,36 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
         }
         const uint32_t *ad = a->docs, *bd = b->docs;
         uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
+#if defined(__SSE2__)
+        /* Four docs of each against each other (the second array rotated
+         * three times), then the window with the smaller last doc moves on
+         * (both on a tie): no doc of it can meet a later doc of the other.
+         * Windows meet in doc order, so shared docs come out in order. */
+        while (ev->simd && i + 4 <= na && j + 4 <= nb) {
+            __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
+            __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
+            __m128i m0 = _mm_cmpeq_epi32(va, vb);
+            __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
+            __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
+            __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
+            unsigned hit = (unsigned)_mm_movemask_ps(
+                _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
+            for (; __builtin_expect(hit != 0, 0); hit &= hit - 1) {
+                uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+                while (bd[j + q] != u)
+                    q++;
+                a->pos = i + p;
+                a->doc = u;
+                b->pos = j + q;
+                b->doc = u;
+                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
+                    return total;
+            }
+            uint32_t am = ad[i + 3], bm = bd[j + 3];
+            i += am <= bm ? 4 : 0;
+            j += bm <= am ? 4 : 0;
+        }
+#endif
         while (i < na && j < nb) {
             uint32_t u = ad[i], v = bd[j];
             if (__builtin_expect(u == v, 0)) {
@@ -691,6 +722,15 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
             i += u < v;
             j += v < u;
         }
+        /* The window steps can leave the other array's index on docs
+         * already compared with the whole of the exhausted block: pass them
+         * (none can be shared with a later block of the exhausted list). */
+        if (j == nb)
+            while (i < na && ad[i] <= bd[nb - 1])
+                i++;
+        if (i == na)
+            while (j < nb && bd[j] <= ad[na - 1])
+                j++;
         if (i < na) {
             a->pos = i;
             a->doc = ad[i];
@@ -1402,11 +1442,31 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
     return walk_tree(ev, root, &r);
 }
 
+/* The TERM nodes of q (at most max), positive or not, in tree order. */
+static void collect_terms(const sgs_query_node *q, const char **terms, uint32_t *lens,
+                          uint32_t *n, uint32_t max)
+{
+    if (q->kind == SGS_QUERY_TERM) {
+        if (*n < max) {
+            terms[*n] = q->term;
+            lens[(*n)++] = q->term_len;
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < q->n_children; i++)
+        collect_terms(q->children[i], terms, lens, n, max);
+}
+
 int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64_t deadline_ns,
              sgs_arena *a, sgs_eval_result *out, sgs_err *err)
 {
     if (k > SGS_EVAL_MAX_K)
         return sgs_err_set(err, SGS_EK_LARGE, "k %u exceeds the maximum %u", k, SGS_EVAL_MAX_K);
+    /* The dictionary lookups and first blocks of all terms, fetched at once. */
+    const char *terms[SGS_QUERY_MAX_TERMS];
+    uint32_t lens[SGS_QUERY_MAX_TERMS], n_terms = 0;
+    collect_terms(query, terms, lens, &n_terms, SGS_QUERY_MAX_TERMS);
+    sgs_shard_prefetch_terms(s, terms, lens, n_terms);
     evaluator ev = {0};
     int rc = sgs_iter_ctx_init(&ev.ctx, s, deadline_ns, err);
     if (rc != 0)
@@ -1414,6 +1474,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     const sgs_shard_header *h = sgs_shard_header_get(s);
     ev.s = s;
     ev.a = a;
+    ev.simd = sgs_simd_active() >= SGS_SIMD_SSE2;
     ev.n_docs = ev.ctx.n_docs;
     ev.corpus_n_docs = h->corpus_n_docs;
     ev.avg_len = h->corpus_avg_len;
