@@ -35,7 +35,9 @@
 #include "common/eval.h"
 
 #include <string.h>
-#if defined(__SSE2__)
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -94,7 +96,7 @@ typedef struct evaluator {
     const uint8_t *doc_lengths;
     const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
     const double *norm_lb;    /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
-    bool simd;                /* SSE2 kernels allowed (sgs_simd_active()) */
+    sgs_simd_level simd;      /* the kernels allowed (sgs_simd_active()) */
 } evaluator;
 
 /* ---- match cursors ------------------------------------------------------- */
@@ -653,6 +655,93 @@ static inline void merge_leave(sgs_term_iter *it, uint32_t target)
         sgs_term_iter_advance(it, target);
 }
 
+/* Window kernels of merge_and(): from ad[*i..na) and bd[*j..nb), W docs of
+ * each are compared with each other (the second window rotated W - 1
+ * times), then the window with the smaller last doc moves on (both on a
+ * tie): none of its docs can meet a later doc of the other. True with *i,
+ * *j on the first shared doc (windows meet in doc order); false once fewer
+ * than W docs are left on a side, *i and *j where the windows stopped
+ * (every doc before them that could be shared has been reported). */
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static bool shared_avx2(const uint32_t *ad, uint32_t na,
+                                                        const uint32_t *bd, uint32_t nb,
+                                                        uint32_t *pi, uint32_t *pj)
+{
+    uint32_t i = *pi, j = *pj;
+    const __m256i r1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+    const __m256i r2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 0, 1);
+    const __m256i r3 = _mm256_setr_epi32(3, 4, 5, 6, 7, 0, 1, 2);
+    const __m256i r4 = _mm256_setr_epi32(4, 5, 6, 7, 0, 1, 2, 3);
+    const __m256i r5 = _mm256_setr_epi32(5, 6, 7, 0, 1, 2, 3, 4);
+    const __m256i r6 = _mm256_setr_epi32(6, 7, 0, 1, 2, 3, 4, 5);
+    const __m256i r7 = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    while (i + 8 <= na && j + 8 <= nb) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(ad + i));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(bd + j));
+        __m256i m0 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, vb),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r1)));
+        __m256i m1 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r2)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r3)));
+        __m256i m2 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r4)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r5)));
+        __m256i m3 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r6)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r7)));
+        __m256i m = _mm256_or_si256(_mm256_or_si256(m0, m1), _mm256_or_si256(m2, m3));
+        unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+        if (__builtin_expect(hit != 0, 0)) {
+            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+            while (bd[j + q] != u)
+                q++;
+            *pi = i + p;
+            *pj = j + q;
+            return true;
+        }
+        uint32_t am = ad[i + 7], bm = bd[j + 7];
+        i += am <= bm ? 8 : 0;
+        j += bm <= am ? 8 : 0;
+    }
+    *pi = i;
+    *pj = j;
+    return false;
+}
+#endif
+
+#if defined(__SSE2__)
+static bool shared_sse2(const uint32_t *ad, uint32_t na, const uint32_t *bd, uint32_t nb,
+                        uint32_t *pi, uint32_t *pj)
+{
+    uint32_t i = *pi, j = *pj;
+    while (i + 4 <= na && j + 4 <= nb) {
+        __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
+        __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
+        __m128i m0 = _mm_cmpeq_epi32(va, vb);
+        __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
+        __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
+        __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
+        unsigned hit = (unsigned)_mm_movemask_ps(
+            _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
+        if (__builtin_expect(hit != 0, 0)) {
+            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+            while (bd[j + q] != u)
+                q++;
+            *pi = i + p;
+            *pj = j + q;
+            return true;
+        }
+        uint32_t am = ad[i + 3], bm = bd[j + 3];
+        i += am <= bm ? 4 : 0;
+        j += bm <= am ? 4 : 0;
+    }
+    *pi = i;
+    *pj = j;
+    return false;
+}
+#endif
+
 /* The AND of the two rarest positive terms, both block lists, as a merge of
  * their decoded blocks: where the blocks overlap, the two sorted arrays are
  * walked without a data-dependent branch except on a shared doc (each step
@@ -676,36 +765,27 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
         }
         const uint32_t *ad = a->docs, *bd = b->docs;
         uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
-#if defined(__SSE2__)
-        /* Four docs of each against each other (the second array rotated
-         * three times), then the window with the smaller last doc moves on
-         * (both on a tie): no doc of it can meet a later doc of the other.
-         * Windows meet in doc order, so shared docs come out in order. */
-        while (ev->simd && i + 4 <= na && j + 4 <= nb) {
-            __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
-            __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
-            __m128i m0 = _mm_cmpeq_epi32(va, vb);
-            __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
-            __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
-            __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
-            unsigned hit = (unsigned)_mm_movemask_ps(
-                _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
-            for (; __builtin_expect(hit != 0, 0); hit &= hit - 1) {
-                uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
-                while (bd[j + q] != u)
-                    q++;
-                a->pos = i + p;
-                a->doc = u;
-                b->pos = j + q;
-                b->doc = u;
-                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
-                    return total;
-            }
-            uint32_t am = ad[i + 3], bm = bd[j + 3];
-            i += am <= bm ? 4 : 0;
-            j += bm <= am ? 4 : 0;
-        }
+        for (;;) {
+            bool hit = false;
+#if defined(__x86_64__)
+            if (ev->simd >= SGS_SIMD_AVX2)
+                hit = shared_avx2(ad, na, bd, nb, &i, &j);
 #endif
+#if defined(__SSE2__)
+            if (!hit && ev->simd >= SGS_SIMD_SSE2)
+                hit = shared_sse2(ad, na, bd, nb, &i, &j);
+#endif
+            if (!hit)
+                break;
+            a->pos = i;
+            a->doc = ad[i];
+            b->pos = j;
+            b->doc = ad[i];
+            if (!merge_candidate(ev, t, n, x, nx, r, ad[i], &total))
+                return total;
+            i++;
+            j++;
+        }
         while (i < na && j < nb) {
             uint32_t u = ad[i], v = bd[j];
             if (__builtin_expect(u == v, 0)) {
@@ -1474,7 +1554,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     const sgs_shard_header *h = sgs_shard_header_get(s);
     ev.s = s;
     ev.a = a;
-    ev.simd = sgs_simd_active() >= SGS_SIMD_SSE2;
+    ev.simd = sgs_simd_active();
     ev.n_docs = ev.ctx.n_docs;
     ev.corpus_n_docs = h->corpus_n_docs;
     ev.avg_len = h->corpus_avg_len;
