@@ -1260,8 +1260,9 @@ static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
 typedef struct wstate {
     double *wm;       /* per term: its bound within the window, widened */
     double *pw;       /* per term: prefix sums of wm */
+    uint32_t *pe;     /* per term: the end of its postings in the window, in its block */
     double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - base */
-    uint64_t *touched; /* WIN_DOCS / 64 words: docs with a bound in acc */
+    uint64_t *marks;   /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
     uint64_t *held;    /* WIN_DOCS / 64 words: docs a non-essential term holds */
     uint32_t *cand;   /* candidates of the window, doc order */
     double *cand_ub;  /* their bounds from the essential terms */
@@ -1308,7 +1309,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
     const uint8_t *codes = ev->len_codes;
     const double *nlb = ev->norm_lb;
     double *wm = w->wm, *pw = w->pw, *acc = w->acc;
-    uint64_t *touched = w->touched, *held = w->held;
+    uint32_t *pe = w->pe;
+    uint64_t *marks = w->marks, *held = w->held;
     uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
     bool full = false;
     double theta = -INFINITY;
@@ -1342,6 +1344,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
         double sum = 0;
         for (uint32_t i = 0; i < n; i++) {
             sgs_term_iter *it = m[i].it;
+            pe[i] = it->doc <= wend ? block_end_after(it, wend) : it->pos;
             double b = it->doc <= wend ? (double)it->block_max * BOUND_SLACK : 0;
             /* Never above the term max, so the terms non-essential by their
              * maxima stay so in the window. */
@@ -1367,7 +1370,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                     const sgs_term_iter *it = m[i].it;
                     if (it->doc > wend)
                         continue;
-                    uint32_t p1 = block_end_after(it, wend);
+                    uint32_t p1 = pe[i];
                     for (uint32_t p = it->pos; p < p1; p++)
                         __builtin_prefetch(codes + it->docs[p]);
                 }
@@ -1375,7 +1378,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 const sgs_term_iter *it = m[i].it;
                 if (it->doc > wend)
                     continue;
-                uint32_t p1 = block_end_after(it, wend);
+                uint32_t p1 = pe[i];
                 for (uint32_t p = it->pos; p < p1; p++) {
                     uint32_t o = it->docs[p] - base;
                     held[o >> 6] |= UINT64_C(1) << (o & 63);
@@ -1393,7 +1396,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
             double bar[2] = {theta, theta - ne_ub};
             if (n_ess == 1) {
                 sgs_term_iter *it = m[only].it;
-                uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                uint32_t p0 = it->pos, p1 = pe[only];
                 if (!it->tfs_ready)
                     sgs_term_iter_load_tfs(it);
                 double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
@@ -1409,11 +1412,15 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 }
                 posted += p1 - p0;
             } else if (n_ess > 1) {
+                /* Bounds summed per doc, then the docs that reach their bar
+                 * marked, then the sums cleared: three passes over the
+                 * postings, none with a branch on the data, and a scan of
+                 * the (mostly empty) marks in doc order. */
                 for (uint32_t i = we; i < n; i++) {
                     sgs_term_iter *it = m[i].it;
                     if (it->doc > wend)
                         continue;
-                    uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                    uint32_t p0 = it->pos, p1 = pe[i];
                     if (!it->tfs_ready)
                         sgs_term_iter_load_tfs(it);
                     double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
@@ -1423,26 +1430,43 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                             continue;
                         double tf = (double)it->tfs[p];
                         acc[o] += lift * tf / (tf + nlb[codes[d]]);
-                        touched[o >> 6] |= UINT64_C(1) << (o & 63);
                     }
                     posted += p1 - p0;
                 }
-                for (uint32_t x = 0; x < n_words; x++) {
-                    uint64_t bits = touched[x], h = held[x];
-                    touched[x] = 0;
-                    while (bits != 0) {
-                        uint32_t t = (uint32_t)__builtin_ctzll(bits), o = (x << 6) + t;
-                        bits &= bits - 1;
-                        double u = acc[o] * BOUND_SLACK;
-                        acc[o] = 0;
-                        w->cand[n_cand] = base + o;
-                        w->cand_ub[n_cand] = u;
-                        n_cand += u >= bar[(h >> t) & 1];
+                for (uint32_t i = we; i < n; i++) {
+                    const sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p1 = pe[i];
+                    for (uint32_t p = it->pos; p < p1; p++) {
+                        uint32_t o = it->docs[p] - base;
+                        uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
+                        if (!all && !h)
+                            continue;
+                        marks[o >> 6] |= (uint64_t)(acc[o] * BOUND_SLACK >= bar[h]) << (o & 63);
                     }
                 }
+                for (uint32_t x = 0; x < n_words; x++) {
+                    uint64_t bits = marks[x];
+                    if (bits == 0)
+                        continue;
+                    marks[x] = 0;
+                    do {
+                        uint32_t o = (x << 6) + (uint32_t)__builtin_ctzll(bits);
+                        bits &= bits - 1;
+                        w->cand[n_cand] = base + o;
+                        w->cand_ub[n_cand++] = acc[o] * BOUND_SLACK;
+                    } while (bits != 0);
+                }
+                for (uint32_t i = we; i < n; i++) {
+                    const sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p1 = pe[i];
+                    for (uint32_t p = it->pos; p < p1; p++)
+                        acc[it->docs[p] - base] = 0;
+                }
             }
-            if (we > 0)
-                memset(held, 0, n_words * sizeof *held);
             /* Most candidates get scored: their lengths' misses overlap. */
             for (uint32_t q = 0; q < n_cand; q++)
                 __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)w->cand[q]);
@@ -1453,8 +1477,10 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                     full = true;
                 if (full)
                     theta = sgs_topk_threshold(top);
-                bool keep = true;
-                for (uint32_t i = we; keep && i-- > 0;) {
+                /* A doc no non-essential term holds needs no probe. */
+                uint32_t o = d - base;
+                bool keep = true, h = (held[o >> 6] >> (o & 63)) & 1;
+                for (uint32_t i = h ? we : 0; keep && i-- > 0;) {
                     if (full && b + pw[i] < theta)
                         keep = false;
                     else if (probe(m[i].it, d) == d)
@@ -1463,6 +1489,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 if (keep && (!full || b >= theta))
                     window_score(ev, m, n, c, top, we, d);
             }
+            if (we > 0)
+                memset(held, 0, n_words * sizeof *held);
         }
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc <= wend)
@@ -1512,9 +1540,10 @@ static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
         wstate w;
         w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
         w.pw = w.wm + n;
+        w.pe = sgs_arena_alloc(ev->a, (size_t)n * sizeof *w.pe);
         w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
-        w.touched = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.touched);
-        w.held = w.touched + WIN_DOCS / 64;
+        w.marks = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.marks);
+        w.held = w.marks + WIN_DOCS / 64;
         w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
         w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
         window_or(ev, m, n, ub, c, top, &w);
