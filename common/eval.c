@@ -621,12 +621,88 @@ static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n
     return bitset_and_body(ev, t, n, x, nx, r);
 }
 
+/* Ranking put off by merge_and() for an AND whose two positive terms are its
+ * two leading cursors (and the only scorers): a few matches are gathered
+ * with their tfs and block-max bound, their length codes and lengths
+ * fetched together, then ranked in order exactly as rank_doc() would (same
+ * bounds, same sums in positive-term order), so their cache misses overlap
+ * instead of coming one after another. */
+#define PEND_MAX 16u
+
+typedef struct pend_doc {
+    uint32_t doc;
+    uint32_t tf[2];   /* per positive term */
+    double bound;     /* bound_doc(): the two block maxima, summed in term order */
+} pend_doc;
+
+typedef struct pend {
+    pend_doc v[PEND_MAX];
+    uint32_t n;
+    uint32_t ja; /* positive-term index of the leading cursor; the other is 1 - ja */
+} pend;
+
+static void pend_flush(const evaluator *ev, ranker *r, pend *pb)
+{
+    const scorer *sc = r->sc;
+    for (uint32_t k = 0; k < pb->n && r->active; k++)
+        sgs_shard_prefetch_ext_id(ev->s, pb->v[k].doc);
+    for (uint32_t k = 0; k < pb->n && r->active; k++) {
+        const pend_doc *p = &pb->v[k];
+        bool full = sgs_topk_full(r->top);
+        double theta = 0;
+        if (full) {
+            theta = sgs_topk_threshold(r->top);
+            if (r->max_total < theta) {
+                r->active = false;
+                break;
+            }
+            if (r->per_doc && p->bound * BOUND_SLACK < theta)
+                continue;
+        }
+        double nlb = ev->norm_lb[ev->len_codes[p->doc]], lb = 0;
+        for (uint32_t j = 0; j < 2; j++)
+            lb += sgs_bm25_score(sc[j].idf, p->tf[j], nlb);
+        if (full && r->len_bound && lb * BOUND_SLACK < theta)
+            continue;
+        double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)p->doc),
+                                    ev->avg_len);
+        double score = 0;
+        for (uint32_t j = 0; j < 2; j++)
+            score += sgs_bm25_score(sc[j].idf, p->tf[j], norm);
+        sgs_topk_push(r->top, p->doc, score);
+    }
+    pb->n = 0;
+}
+
+/* Queues d (both leading cursors of merge_and() standing on it) for
+ * pend_flush(). */
+static inline void pend_add(const evaluator *ev, ranker *r, pend *pb, sgs_term_iter *a,
+                            sgs_term_iter *b, uint32_t d)
+{
+    pend_doc *p = &pb->v[pb->n++];
+    sgs_term_iter *first = pb->ja == 0 ? a : b, *second = pb->ja == 0 ? b : a;
+    p->doc = d;
+    p->tf[0] = sgs_term_iter_tf(first);
+    p->tf[1] = sgs_term_iter_tf(second);
+    double bound = 0;
+    bound += (double)sgs_term_iter_bound(first);
+    bound += (double)sgs_term_iter_bound(second);
+    p->bound = bound;
+    __builtin_prefetch(ev->len_codes + d);
+    __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
+    /* Ties in score are broken on external ids, which the heap reads. */
+    sgs_shard_prefetch_ext_offset(ev->s, d);
+    if (pb->n == PEND_MAX)
+        pend_flush(ev, r, pb);
+}
+
 /* A doc the two leading cursors of merge_and() share, standing on it: the
  * other positive terms and the excluded ones decide; a match is counted and
- * ranked. False once the evaluation must stop. */
+ * ranked (or queued on pb when not NULL). False once the evaluation must
+ * stop. */
 static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
-                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, uint32_t d,
-                                   uint64_t *total)
+                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, pend *pb,
+                                   uint32_t d, uint64_t *total)
 {
     for (uint32_t i = 2; i < n; i++)
         if (sgs_term_iter_advance(t[i], d) != d)
@@ -637,8 +713,12 @@ static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint3
     ++*total;
     if (!sgs_iter_charge(&ev->ctx, 1))
         return false;
-    if (r->active)
-        rank_doc(ev, r, d);
+    if (r->active) {
+        if (pb != NULL)
+            pend_add(ev, r, pb, t[0], t[1], d);
+        else
+            rank_doc(ev, r, d);
+    }
     return true;
 }
 
@@ -754,6 +834,15 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
 {
     sgs_term_iter *a = t[0], *b = t[1];
     uint64_t total = 0;
+    /* Put off ranking when the two cursors are the only scorers. */
+    pend pbuf, *pb = NULL;
+    const scorer *sc = r->sc;
+    if (r->active && n == 2 && ev->n_pos == 2 && !sc[0].own && !sc[1].own &&
+        ((sc[0].it == a && sc[1].it == b) || (sc[0].it == b && sc[1].it == a))) {
+        pbuf.n = 0;
+        pbuf.ja = sc[0].it == a ? 0 : 1;
+        pb = &pbuf;
+    }
     while (a->doc != SGS_ITER_END && b->doc != SGS_ITER_END) {
         if (a->last < b->doc) {
             sgs_term_iter_advance(a, b->doc);
@@ -765,6 +854,10 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
         }
         const uint32_t *ad = a->docs, *bd = b->docs;
         uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
+        /* The shared docs of this pair of blocks are gathered first, their
+         * length codes and lengths asked for as they are found, then
+         * handled in order: the cache misses of ranking overlap. */
+        uint32_t ci[SGS_BLOCK_LEN], cj[SGS_BLOCK_LEN], nc = 0;
         for (;;) {
             bool hit = false;
 #if defined(__x86_64__)
@@ -777,30 +870,32 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
 #endif
             if (!hit)
                 break;
-            a->pos = i;
-            a->doc = ad[i];
-            b->pos = j;
-            b->doc = ad[i];
-            if (!merge_candidate(ev, t, n, x, nx, r, ad[i], &total))
-                return total;
-            i++;
-            j++;
+            ci[nc] = i++;
+            cj[nc++] = j++;
         }
         while (i < na && j < nb) {
             uint32_t u = ad[i], v = bd[j];
             if (__builtin_expect(u == v, 0)) {
-                a->pos = i;
-                a->doc = u;
-                b->pos = j;
-                b->doc = u;
-                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
-                    return total;
-                i++;
-                j++;
+                ci[nc] = i++;
+                cj[nc++] = j++;
                 continue;
             }
             i += u < v;
             j += v < u;
+        }
+        if (r->active && pb == NULL)
+            for (uint32_t c = 0; c < nc; c++) {
+                __builtin_prefetch(ev->len_codes + ad[ci[c]]);
+                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)ad[ci[c]]);
+            }
+        for (uint32_t c = 0; c < nc; c++) {
+            uint32_t u = ad[ci[c]];
+            a->pos = ci[c];
+            a->doc = u;
+            b->pos = cj[c];
+            b->doc = u;
+            if (!merge_candidate(ev, t, n, x, nx, r, pb, u, &total))
+                return total;
         }
         /* The window steps can leave the other array's index on docs
          * already compared with the whole of the exhausted block: pass them
@@ -824,6 +919,8 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
             merge_leave(b, SGS_ITER_END);
         }
     }
+    if (pb != NULL)
+        pend_flush(ev, r, pb);
     return total;
 }
 
