@@ -35,9 +35,13 @@
 #include "common/eval.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/bm25.h"
 #include "common/iter.h"
+#include "common/simd.h"
 #include "common/topk.h"
 
 /* Relative widening of stored float maxima: the shard verifier accepts
@@ -89,7 +93,8 @@ typedef struct evaluator {
     double avg_len;
     const uint8_t *doc_lengths;
     const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
-    double *norm_lb;          /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
+    const double *norm_lb;    /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
+    bool simd;                /* SSE2 kernels allowed (sgs_simd_active()) */
 } evaluator;
 
 /* ---- match cursors ------------------------------------------------------- */
@@ -485,14 +490,10 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
  * doc's tfs with the floor of its length code (a length no longer than its
  * own, so a score no lower than its own), and only then its length. Scores
  * are summed in positive-term order. */
-/* Fills ev->norm_lb for rank_doc, once per evaluation that ranks with it. */
+/* Points ev->norm_lb at the shard's table for rank_doc. */
 static void need_norm_lb(evaluator *ev)
 {
-    if (ev->norm_lb != NULL)
-        return;
-    ev->norm_lb = sgs_arena_alloc(ev->a, 256 * sizeof *ev->norm_lb);
-    for (uint32_t c = 0; c < 256; c++)
-        ev->norm_lb[c] = sgs_bm25_norm(sgs_bm25_len_floor((uint8_t)c), ev->avg_len);
+    ev->norm_lb = sgs_shard_norm_floors(ev->s);
 }
 
 static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
@@ -675,6 +676,36 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
         }
         const uint32_t *ad = a->docs, *bd = b->docs;
         uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
+#if defined(__SSE2__)
+        /* Four docs of each against each other (the second array rotated
+         * three times), then the window with the smaller last doc moves on
+         * (both on a tie): no doc of it can meet a later doc of the other.
+         * Windows meet in doc order, so shared docs come out in order. */
+        while (ev->simd && i + 4 <= na && j + 4 <= nb) {
+            __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
+            __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
+            __m128i m0 = _mm_cmpeq_epi32(va, vb);
+            __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
+            __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
+            __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
+            unsigned hit = (unsigned)_mm_movemask_ps(
+                _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
+            for (; __builtin_expect(hit != 0, 0); hit &= hit - 1) {
+                uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+                while (bd[j + q] != u)
+                    q++;
+                a->pos = i + p;
+                a->doc = u;
+                b->pos = j + q;
+                b->doc = u;
+                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
+                    return total;
+            }
+            uint32_t am = ad[i + 3], bm = bd[j + 3];
+            i += am <= bm ? 4 : 0;
+            j += bm <= am ? 4 : 0;
+        }
+#endif
         while (i < na && j < nb) {
             uint32_t u = ad[i], v = bd[j];
             if (__builtin_expect(u == v, 0)) {
@@ -691,6 +722,15 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
             i += u < v;
             j += v < u;
         }
+        /* The window steps can leave the other array's index on docs
+         * already compared with the whole of the exhausted block: pass them
+         * (none can be shared with a later block of the exhausted list). */
+        if (j == nb)
+            while (i < na && ad[i] <= bd[nb - 1])
+                i++;
+        if (i == na)
+            while (j < nb && bd[j] <= ad[na - 1])
+                j++;
         if (i < na) {
             a->pos = i;
             a->doc = ad[i];
@@ -1023,6 +1063,242 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
     }
 }
 
+/* The most docs of a window that two or more essential terms score into
+ * the dense accumulator (window_or). */
+#define WIN_DOCS 4096u
+
+/* The position in its decoded block of the first doc after upto, which is
+ * at most it->last (it->count when upto is the last). */
+static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
+{
+    if (upto >= it->last)
+        return it->count;
+    const uint32_t *a = it->docs;
+    uint32_t lo = it->pos, len = it->count - it->pos;
+    while (len > 1) {
+        uint32_t half = len >> 1;
+        lo = a[lo + half - 1] <= upto ? lo + half : lo;
+        len -= half;
+    }
+    return lo;
+}
+
+/* Per-window state of window_or. */
+typedef struct wstate {
+    double *wm;       /* per term: its bound within the window, widened */
+    double *pw;       /* per term: prefix sums of wm */
+    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - base */
+    uint64_t *touched; /* WIN_DOCS / 64 words: docs with a bound in acc */
+    uint64_t *held;    /* WIN_DOCS / 64 words: docs a non-essential term holds */
+    uint32_t *cand;   /* candidates of the window, doc order */
+    double *cand_ub;  /* their bounds from the essential terms */
+} wstate;
+
+/* The exact score of candidate d, already past the bounds, into the heap:
+ * every term probed (the essential ones inside their blocks, the others
+ * already standing on d or past it), then summed in positive-term order. */
+static inline void window_score(const evaluator *ev, mterm *m, uint32_t n, double *c,
+                                sgs_topk *top, uint32_t we, uint32_t d)
+{
+    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+    for (uint32_t i = 0; i < n; i++) {
+        sgs_term_iter *it = m[i].it;
+        if ((i < we ? it->doc : probe(it, d)) == d)
+            c[m[i].j] = sgs_bm25_score(m[i].idf, sgs_term_iter_tf(it), norm);
+    }
+    double score = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        score += c[j];
+    sgs_topk_push(top, d, score);
+    for (uint32_t i = 0; i < n; i++)
+        c[m[i].j] = 0;
+}
+
+/* Window-at-a-time MaxScore over n BLOCKS terms sorted by maximum (ub:
+ * prefix sums of the widened term maxima). The doc ids are cut into
+ * windows of at most WIN_DOCS docs that end no later than the decoded block
+ * of any term, so every term's postings of a window are one run of its
+ * block. Per window: each term's bound there (its block max) is summed, and
+ * a window whose sum cannot reach the k-th score is passed without looking
+ * at its docs; the terms whose prefix of window bounds stays below the k-th
+ * score are non-essential for the window, and only mark which docs they
+ * hold. The essential terms' postings get, in bulk, an upper bound of their
+ * score (the tf with the floor of the doc's one-byte length code), summed
+ * per doc in a dense accumulator; a doc whose sum, plus the bounds of the
+ * non-essential terms when one of them holds it, can reach the k-th score
+ * is a candidate: the non-essential terms are probed while it still can,
+ * and only then is it scored exactly, as everywhere else (exact lengths,
+ * positive-term order). */
+static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, double *c,
+                      sgs_topk *top, wstate *w)
+{
+    const uint8_t *codes = ev->len_codes;
+    const double *nlb = ev->norm_lb;
+    double *wm = w->wm, *pw = w->pw, *acc = w->acc;
+    uint64_t *touched = w->touched, *held = w->held;
+    uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
+    bool full = false;
+    double theta = -INFINITY;
+    for (;;) {
+        if (!full && sgs_topk_full(top))
+            full = true;
+        if (full) {
+            theta = sgs_topk_threshold(top);
+            while (e < n && ub[e] < theta)
+                e++;
+            if (e == n)
+                return;
+        }
+        uint32_t base = SGS_ITER_END;
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc < base)
+                base = m[i].it->doc;
+        if (base == SGS_ITER_END)
+            return;
+        /* The non-essential cursors catch up with base (the blocks they
+         * pass hold no candidate), then every cursor's block bounds the
+         * window. */
+        uint32_t wend = base + (WIN_DOCS - 1) < base ? SGS_ITER_END - 1 : base + (WIN_DOCS - 1);
+        for (uint32_t i = 0; i < n; i++) {
+            sgs_term_iter *it = m[i].it;
+            if (i < e)
+                sgs_term_iter_advance(it, base);
+            if (it->doc != SGS_ITER_END && it->last < wend)
+                wend = it->last;
+        }
+        double sum = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            sgs_term_iter *it = m[i].it;
+            double b = it->doc <= wend ? (double)it->block_max * BOUND_SLACK : 0;
+            /* Never above the term max, so the terms non-essential by their
+             * maxima stay so in the window. */
+            b = b < m[i].max ? b : m[i].max;
+            wm[i] = b;
+            pw[i] = sum += b;
+        }
+        uint32_t posted = 0;
+        if (!full || sum >= theta) {
+            uint32_t we = 0; /* terms [0, we) are non-essential in the window */
+            while (full && we < n && pw[we] < theta)
+                we++;
+            double ne_ub = we > 0 ? pw[we - 1] : 0;
+            uint32_t n_words = (wend - base) / 64 + 1;
+            /* When the essential terms' bounds cannot reach theta alone,
+             * only the docs a non-essential term holds can be candidates:
+             * the others are passed without reading their length codes.
+             * Else every essential posting's code is read: asked for here,
+             * so the misses overlap the marking below. */
+            bool all = !full || pw[n - 1] - ne_ub >= theta;
+            if (all)
+                for (uint32_t i = we; i < n; i++) {
+                    const sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p1 = block_end_after(it, wend);
+                    for (uint32_t p = it->pos; p < p1; p++)
+                        __builtin_prefetch(codes + it->docs[p]);
+                }
+            for (uint32_t i = 0; i < we; i++) {
+                const sgs_term_iter *it = m[i].it;
+                if (it->doc > wend)
+                    continue;
+                uint32_t p1 = block_end_after(it, wend);
+                for (uint32_t p = it->pos; p < p1; p++) {
+                    uint32_t o = it->docs[p] - base;
+                    held[o >> 6] |= UINT64_C(1) << (o & 63);
+                }
+                posted += p1 - it->pos;
+            }
+            uint32_t n_cand = 0, n_ess = 0, only = 0;
+            for (uint32_t i = we; i < n; i++)
+                if (m[i].it->doc <= wend) {
+                    n_ess++;
+                    only = i;
+                }
+            /* A candidate's bar: theta, less the non-essential bounds when
+             * one of those terms holds it. */
+            double bar[2] = {theta, theta - ne_ub};
+            if (n_ess == 1) {
+                sgs_term_iter *it = m[only].it;
+                uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                if (!it->tfs_ready)
+                    sgs_term_iter_load_tfs(it);
+                double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
+                for (uint32_t p = p0; p < p1; p++) {
+                    uint32_t d = it->docs[p], o = d - base;
+                    if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                        continue;
+                    double tf = (double)it->tfs[p];
+                    double u = lift * tf / (tf + nlb[codes[d]]) * BOUND_SLACK;
+                    w->cand[n_cand] = d;
+                    w->cand_ub[n_cand] = u;
+                    n_cand += u >= bar[(held[o >> 6] >> (o & 63)) & 1];
+                }
+                posted += p1 - p0;
+            } else if (n_ess > 1) {
+                for (uint32_t i = we; i < n; i++) {
+                    sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                    if (!it->tfs_ready)
+                        sgs_term_iter_load_tfs(it);
+                    double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
+                    for (uint32_t p = p0; p < p1; p++) {
+                        uint32_t d = it->docs[p], o = d - base;
+                        if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                            continue;
+                        double tf = (double)it->tfs[p];
+                        acc[o] += lift * tf / (tf + nlb[codes[d]]);
+                        touched[o >> 6] |= UINT64_C(1) << (o & 63);
+                    }
+                    posted += p1 - p0;
+                }
+                for (uint32_t x = 0; x < n_words; x++) {
+                    uint64_t bits = touched[x], h = held[x];
+                    touched[x] = 0;
+                    while (bits != 0) {
+                        uint32_t t = (uint32_t)__builtin_ctzll(bits), o = (x << 6) + t;
+                        bits &= bits - 1;
+                        double u = acc[o] * BOUND_SLACK;
+                        acc[o] = 0;
+                        w->cand[n_cand] = base + o;
+                        w->cand_ub[n_cand] = u;
+                        n_cand += u >= bar[(h >> t) & 1];
+                    }
+                }
+            }
+            if (we > 0)
+                memset(held, 0, n_words * sizeof *held);
+            /* Most candidates get scored: their lengths' misses overlap. */
+            for (uint32_t q = 0; q < n_cand; q++)
+                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)w->cand[q]);
+            for (uint32_t q = 0; q < n_cand; q++) {
+                uint32_t d = w->cand[q];
+                double b = w->cand_ub[q];
+                if (!full && sgs_topk_full(top))
+                    full = true;
+                if (full)
+                    theta = sgs_topk_threshold(top);
+                bool keep = true;
+                for (uint32_t i = we; keep && i-- > 0;) {
+                    if (full && b + pw[i] < theta)
+                        keep = false;
+                    else if (probe(m[i].it, d) == d)
+                        b += wm[i];
+                }
+                if (keep && (!full || b >= theta))
+                    window_score(ev, m, n, c, top, we, d);
+            }
+        }
+        for (uint32_t i = e; i < n; i++)
+            if (m[i].it->doc <= wend)
+                sgs_term_iter_advance(m[i].it, wend + 1);
+        if (!sgs_iter_charge(&ev->ctx, 1 + posted / 8))
+            return;
+    }
+}
+
 /* MaxScore top-k over the distinct terms of a root OR, on copies of the
  * scorers' cursors (the count walks the originals). Terms sorted by max
  * score; the prefix whose summed maxima stay below the k-th score is
@@ -1053,8 +1329,24 @@ static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
         m[i] = t;
     }
     double acc = 0;
-    for (uint32_t i = 0; i < n; i++)
+    bool blocks = true;
+    for (uint32_t i = 0; i < n; i++) {
         ub[i] = acc += m[i].max;
+        blocks &= m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].idf >= 0;
+    }
+    if (blocks && n >= 2) {
+        need_norm_lb(ev);
+        wstate w;
+        w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
+        w.pw = w.wm + n;
+        w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
+        w.touched = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.touched);
+        w.held = w.touched + WIN_DOCS / 64;
+        w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
+        w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
+        window_or(ev, m, n, ub, c, top, &w);
+        return;
+    }
     switch (n) {
     case 1:
         maxscore_loop(ev, m, 1, ub, c, top);
@@ -1121,11 +1413,31 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
     return walk_tree(ev, root, &r);
 }
 
+/* The TERM nodes of q (at most max), positive or not, in tree order. */
+static void collect_terms(const sgs_query_node *q, const char **terms, uint32_t *lens,
+                          uint32_t *n, uint32_t max)
+{
+    if (q->kind == SGS_QUERY_TERM) {
+        if (*n < max) {
+            terms[*n] = q->term;
+            lens[(*n)++] = q->term_len;
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < q->n_children; i++)
+        collect_terms(q->children[i], terms, lens, n, max);
+}
+
 int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64_t deadline_ns,
              sgs_arena *a, sgs_eval_result *out, sgs_err *err)
 {
     if (k > SGS_EVAL_MAX_K)
         return sgs_err_set(err, SGS_EK_LARGE, "k %u exceeds the maximum %u", k, SGS_EVAL_MAX_K);
+    /* The dictionary lookups and first blocks of all terms, fetched at once. */
+    const char *terms[SGS_QUERY_MAX_TERMS];
+    uint32_t lens[SGS_QUERY_MAX_TERMS], n_terms = 0;
+    collect_terms(query, terms, lens, &n_terms, SGS_QUERY_MAX_TERMS);
+    sgs_shard_prefetch_terms(s, terms, lens, n_terms);
     evaluator ev = {0};
     int rc = sgs_iter_ctx_init(&ev.ctx, s, deadline_ns, err);
     if (rc != 0)
@@ -1133,6 +1445,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     const sgs_shard_header *h = sgs_shard_header_get(s);
     ev.s = s;
     ev.a = a;
+    ev.simd = sgs_simd_active() >= SGS_SIMD_SSE2;
     ev.n_docs = ev.ctx.n_docs;
     ev.corpus_n_docs = h->corpus_n_docs;
     ev.avg_len = h->corpus_avg_len;

@@ -59,6 +59,7 @@ struct sgs_shard {
     uint64_t postings_size;
     const uint8_t *doc_lengths;
     uint8_t *len_codes; /* sgs_bm25_len_code of each doc length, built at open */
+    double norm_floors[256]; /* sgs_bm25_norm of each code's floor, built at open */
     const uint8_t *ext_offsets;
     const uint8_t *ext_bytes;
     uint64_t ext_bytes_size;
@@ -446,6 +447,9 @@ sgs_shard *sgs_shard_open(const char *path, unsigned verify_flags, sgs_err *err)
     s->len_codes = sgs_xmalloc((size_t)s->header.n_docs + 1);
     for (uint64_t d = 0; d < s->header.n_docs; d++)
         s->len_codes[d] = sgs_bm25_len_code(sgs_load_u32(s->doc_lengths + 4 * d));
+    for (uint32_t c = 0; c < 256; c++)
+        s->norm_floors[c] =
+            sgs_bm25_norm(sgs_bm25_len_floor((uint8_t)c), s->header.corpus_avg_len);
     return s;
 fail:
     if (fd >= 0)
@@ -548,6 +552,47 @@ int64_t sgs_shard_find_term(const sgs_shard *s, const char *term, size_t len)
     return -1;
 }
 
+void sgs_shard_prefetch_terms(const sgs_shard *s, const char *const *terms,
+                              const uint32_t *lens, uint32_t n)
+{
+    enum { CHUNK = 16 };
+    for (uint32_t at = 0; at < n; at += CHUNK) {
+        uint32_t m = n - at < CHUNK ? n - at : CHUNK;
+        uint64_t hash[CHUNK];
+        const uint8_t *entry[CHUNK];
+        for (uint32_t i = 0; i < m; i++) {
+            uint32_t len = lens[at + i];
+            hash[i] = len == 0 || len > SGS_TOKEN_MAX_BYTES ? 0 : sgs_hash64(terms[at + i], len);
+            __builtin_prefetch(s->hash_slots + 4 * (hash[i] & s->hash_mask));
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            uint32_t v = sgs_load_u32(s->hash_slots + 4 * (hash[i] & s->hash_mask));
+            entry[i] = v == 0 || v > s->header.n_terms
+                           ? NULL
+                           : s->term_entries + (uint64_t)(v - 1) * SGS_SHARD_TERM_ENTRY_SIZE;
+            if (entry[i] != NULL)
+                __builtin_prefetch(entry[i]);
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            const uint8_t *e = entry[i];
+            if (e == NULL || sgs_load_u64(e) != hash[i])
+                continue;
+            uint32_t off = sgs_load_u32(e + 24);
+            if (in_bounds(off, e[40], s->term_strings_size))
+                __builtin_prefetch(s->term_strings + off);
+            uint64_t p_off = sgs_load_u64(e + 8), p_size = sgs_load_u64(e + 16);
+            if (in_bounds(p_off, p_size, s->postings_size)) {
+                __builtin_prefetch(s->postings + p_off);
+                /* A block list's first block data, past one skip entry per block. */
+                uint64_t skip = (uint64_t)(sgs_load_u32(e + 28) + SGS_BLOCK_LEN - 1) /
+                                SGS_BLOCK_LEN * SGS_SHARD_SKIP_ENTRY_SIZE;
+                if (e[41] == SGS_POSTINGS_BLOCKS && skip < p_size)
+                    __builtin_prefetch(s->postings + p_off + skip);
+            }
+        }
+    }
+}
+
 const uint8_t *sgs_shard_term_postings_bytes(const sgs_shard *s, const sgs_term_entry *e)
 {
     if (!in_bounds(e->postings_offset, e->postings_size, s->postings_size))
@@ -565,6 +610,11 @@ uint32_t sgs_shard_doc_length(const sgs_shard *s, uint32_t doc)
 const uint8_t *sgs_shard_len_codes(const sgs_shard *s)
 {
     return s->len_codes;
+}
+
+const double *sgs_shard_norm_floors(const sgs_shard *s)
+{
+    return s->norm_floors;
 }
 
 /* Entry doc of an offsets table over a bytes section of bytes_size. */

@@ -87,6 +87,13 @@ int sgs_shard_verify_structure(const sgs_shard *s, sgs_err *err);
  * it. O(1) expected through TERM_HASH; no allocation. */
 int64_t sgs_shard_find_term(const sgs_shard *s, const char *term, size_t len);
 
+/* Asks the CPU to bring in what sgs_shard_find_term() and a cursor's start
+ * on the first block will read for each of the n terms (hash slot, entry,
+ * term bytes, postings start), overlapping the cache misses the lookups
+ * would otherwise take one after another. No effect on results; any bytes. */
+void sgs_shard_prefetch_terms(const sgs_shard *s, const char *const *terms,
+                              const uint32_t *lens, uint32_t n);
+
 /* Decodes term entry index (< n_terms, asserted) into *out. */
 void sgs_shard_term_entry(const sgs_shard *s, uint64_t index, sgs_term_entry *out);
 
@@ -104,6 +111,11 @@ uint32_t sgs_shard_doc_length(const sgs_shard *s, uint32_t doc);
 /* One byte per document, n_docs of them: sgs_bm25_len_code() of each
  * document's length (bm25.h), built at open; borrowed from s. */
 const uint8_t *sgs_shard_len_codes(const sgs_shard *s);
+
+/* 256 doubles: entry c is sgs_bm25_norm(sgs_bm25_len_floor(c), corpus_avg_len)
+ * of the header (bm25.h), the norm bound a length code gives; built at
+ * open, so queries need not recompute it; borrowed from s. */
+const double *sgs_shard_norm_floors(const sgs_shard *s);
 
 /* Document doc's external id (*len bytes, not NUL-terminated), or NULL when
  * doc >= n_docs or its offsets are out of bounds. */

@@ -84,7 +84,7 @@ typedef struct fixture {
     char (*ids)[16];
 } fixture;
 
-typedef enum { SHAPE_MIXED, SHAPE_TIES, SHAPE_LARGE, SHAPE_PRUNE } shape;
+typedef enum { SHAPE_MIXED, SHAPE_TIES, SHAPE_LARGE, SHAPE_PRUNE, SHAPE_MERGE } shape;
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -151,13 +151,19 @@ static void fixture_build(fixture *fx, rng *r, uint32_t n_docs, uint32_t n_terms
     qsort(fx->names, n_terms, sizeof *fx->names, cmp_name);
     fx->global_df = malloc(n_terms * sizeof *fx->global_df);
     uint32_t *docs = malloc(n_docs * sizeof *docs), *tfs = malloc(n_docs * sizeof *tfs);
+    /* SHAPE_MERGE: block lists that share most of their docs (a common
+     * base set), so that two lists meet often, at block ends too. */
+    uint8_t *base = calloc(n_docs, 1);
+    for (uint32_t d = 0; sh == SHAPE_MERGE && d < n_docs; d++)
+        base[d] = rng_below(r, 40) == 0;
     for (uint32_t t = 0; t < n_terms; t++) {
         double p = term_density(r, n_docs);
+        double keep = 0.5 + 0.45 * rng_unit(r);
         if (sh == SHAPE_PRUNE && rng_below(r, 4) > 0)
             p = 1.0 / (3 + rng_below(r, 60)); /* many blocks each */
         uint32_t df = 0;
         for (uint32_t d = 0; d < n_docs; d++)
-            if (rng_unit(r) < p) {
+            if (rng_unit(r) < (sh != SHAPE_MERGE ? p : base[d] ? keep : 1.0 / 400)) {
                 docs[df] = d;
                 tfs[df++] = sh == SHAPE_TIES      ? 1
                             : rng_below(r, 10) > 0 ? 1 + rng_below(r, 4)
@@ -196,6 +202,7 @@ static void fixture_build(fixture *fx, rng *r, uint32_t n_docs, uint32_t n_terms
     }
     free(docs);
     free(tfs);
+    free(base);
 }
 
 static void fixture_free(fixture *fx)
@@ -591,6 +598,19 @@ Test(eval, differential_pruned_shapes)
     fixture_build(&fx, &r, 5000 + rng_below(&r, 5000), 6, SHAPE_TIES);
     run_pruned_shapes(&fx, &r, 150);
     fixture_free(&fx);
+}
+
+/* Conjunctions of block lists of about the same length that share most of
+ * their docs: the block merge of the two rarest (and its SIMD windows). */
+Test(eval, differential_merge_shapes)
+{
+    rng r = seeded("differential_merge_shapes");
+    for (uint32_t i = 0; i < 2; i++) {
+        fixture fx;
+        fixture_build(&fx, &r, 20000 + rng_below(&r, 30000), 8, SHAPE_MERGE);
+        run_pruned_shapes(&fx, &r, 120);
+        fixture_free(&fx);
+    }
 }
 
 /* Length codes never exceed the length they code, lose at most 1/16 of it
