@@ -35,7 +35,9 @@
 #include "common/eval.h"
 
 #include <string.h>
-#if defined(__SSE2__)
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -94,7 +96,7 @@ typedef struct evaluator {
     const uint8_t *doc_lengths;
     const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
     const double *norm_lb;    /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
-    bool simd;                /* SSE2 kernels allowed (sgs_simd_active()) */
+    sgs_simd_level simd;      /* the kernels allowed (sgs_simd_active()) */
 } evaluator;
 
 /* ---- match cursors ------------------------------------------------------- */
@@ -619,12 +621,88 @@ static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n
     return bitset_and_body(ev, t, n, x, nx, r);
 }
 
+/* Ranking put off by merge_and() for an AND whose two positive terms are its
+ * two leading cursors (and the only scorers): a few matches are gathered
+ * with their tfs and block-max bound, their length codes and lengths
+ * fetched together, then ranked in order exactly as rank_doc() would (same
+ * bounds, same sums in positive-term order), so their cache misses overlap
+ * instead of coming one after another. */
+#define PEND_MAX 16u
+
+typedef struct pend_doc {
+    uint32_t doc;
+    uint32_t tf[2];   /* per positive term */
+    double bound;     /* bound_doc(): the two block maxima, summed in term order */
+} pend_doc;
+
+typedef struct pend {
+    pend_doc v[PEND_MAX];
+    uint32_t n;
+    uint32_t ja; /* positive-term index of the leading cursor; the other is 1 - ja */
+} pend;
+
+static void pend_flush(const evaluator *ev, ranker *r, pend *pb)
+{
+    const scorer *sc = r->sc;
+    for (uint32_t k = 0; k < pb->n && r->active; k++)
+        sgs_shard_prefetch_ext_id(ev->s, pb->v[k].doc);
+    for (uint32_t k = 0; k < pb->n && r->active; k++) {
+        const pend_doc *p = &pb->v[k];
+        bool full = sgs_topk_full(r->top);
+        double theta = 0;
+        if (full) {
+            theta = sgs_topk_threshold(r->top);
+            if (r->max_total < theta) {
+                r->active = false;
+                break;
+            }
+            if (r->per_doc && p->bound * BOUND_SLACK < theta)
+                continue;
+        }
+        double nlb = ev->norm_lb[ev->len_codes[p->doc]], lb = 0;
+        for (uint32_t j = 0; j < 2; j++)
+            lb += sgs_bm25_score(sc[j].idf, p->tf[j], nlb);
+        if (full && r->len_bound && lb * BOUND_SLACK < theta)
+            continue;
+        double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)p->doc),
+                                    ev->avg_len);
+        double score = 0;
+        for (uint32_t j = 0; j < 2; j++)
+            score += sgs_bm25_score(sc[j].idf, p->tf[j], norm);
+        sgs_topk_push(r->top, p->doc, score);
+    }
+    pb->n = 0;
+}
+
+/* Queues d (both leading cursors of merge_and() standing on it) for
+ * pend_flush(). */
+static inline void pend_add(const evaluator *ev, ranker *r, pend *pb, sgs_term_iter *a,
+                            sgs_term_iter *b, uint32_t d)
+{
+    pend_doc *p = &pb->v[pb->n++];
+    sgs_term_iter *first = pb->ja == 0 ? a : b, *second = pb->ja == 0 ? b : a;
+    p->doc = d;
+    p->tf[0] = sgs_term_iter_tf(first);
+    p->tf[1] = sgs_term_iter_tf(second);
+    double bound = 0;
+    bound += (double)sgs_term_iter_bound(first);
+    bound += (double)sgs_term_iter_bound(second);
+    p->bound = bound;
+    __builtin_prefetch(ev->len_codes + d);
+    __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
+    /* Ties in score are broken on external ids, which the heap reads. */
+    sgs_shard_prefetch_ext_offset(ev->s, d);
+    if (pb->n == PEND_MAX)
+        pend_flush(ev, r, pb);
+}
+
 /* A doc the two leading cursors of merge_and() share, standing on it: the
  * other positive terms and the excluded ones decide; a match is counted and
- * ranked. False once the evaluation must stop. */
+ * ranked (or queued on pb when not NULL). False once the evaluation must
+ * stop. */
 static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
-                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, uint32_t d,
-                                   uint64_t *total)
+                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, pend *pb,
+                                   uint32_t d, uint64_t *total)
 {
     for (uint32_t i = 2; i < n; i++)
         if (sgs_term_iter_advance(t[i], d) != d)
@@ -635,8 +713,12 @@ static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint3
     ++*total;
     if (!sgs_iter_charge(&ev->ctx, 1))
         return false;
-    if (r->active)
-        rank_doc(ev, r, d);
+    if (r->active) {
+        if (pb != NULL)
+            pend_add(ev, r, pb, t[0], t[1], d);
+        else
+            rank_doc(ev, r, d);
+    }
     return true;
 }
 
@@ -653,6 +735,93 @@ static inline void merge_leave(sgs_term_iter *it, uint32_t target)
         sgs_term_iter_advance(it, target);
 }
 
+/* Window kernels of merge_and(): from ad[*i..na) and bd[*j..nb), W docs of
+ * each are compared with each other (the second window rotated W - 1
+ * times), then the window with the smaller last doc moves on (both on a
+ * tie): none of its docs can meet a later doc of the other. True with *i,
+ * *j on the first shared doc (windows meet in doc order); false once fewer
+ * than W docs are left on a side, *i and *j where the windows stopped
+ * (every doc before them that could be shared has been reported). */
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static bool shared_avx2(const uint32_t *ad, uint32_t na,
+                                                        const uint32_t *bd, uint32_t nb,
+                                                        uint32_t *pi, uint32_t *pj)
+{
+    uint32_t i = *pi, j = *pj;
+    const __m256i r1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+    const __m256i r2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 0, 1);
+    const __m256i r3 = _mm256_setr_epi32(3, 4, 5, 6, 7, 0, 1, 2);
+    const __m256i r4 = _mm256_setr_epi32(4, 5, 6, 7, 0, 1, 2, 3);
+    const __m256i r5 = _mm256_setr_epi32(5, 6, 7, 0, 1, 2, 3, 4);
+    const __m256i r6 = _mm256_setr_epi32(6, 7, 0, 1, 2, 3, 4, 5);
+    const __m256i r7 = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    while (i + 8 <= na && j + 8 <= nb) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(ad + i));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(bd + j));
+        __m256i m0 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, vb),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r1)));
+        __m256i m1 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r2)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r3)));
+        __m256i m2 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r4)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r5)));
+        __m256i m3 = _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r6)),
+            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r7)));
+        __m256i m = _mm256_or_si256(_mm256_or_si256(m0, m1), _mm256_or_si256(m2, m3));
+        unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+        if (__builtin_expect(hit != 0, 0)) {
+            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+            while (bd[j + q] != u)
+                q++;
+            *pi = i + p;
+            *pj = j + q;
+            return true;
+        }
+        uint32_t am = ad[i + 7], bm = bd[j + 7];
+        i += am <= bm ? 8 : 0;
+        j += bm <= am ? 8 : 0;
+    }
+    *pi = i;
+    *pj = j;
+    return false;
+}
+#endif
+
+#if defined(__SSE2__)
+static bool shared_sse2(const uint32_t *ad, uint32_t na, const uint32_t *bd, uint32_t nb,
+                        uint32_t *pi, uint32_t *pj)
+{
+    uint32_t i = *pi, j = *pj;
+    while (i + 4 <= na && j + 4 <= nb) {
+        __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
+        __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
+        __m128i m0 = _mm_cmpeq_epi32(va, vb);
+        __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
+        __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
+        __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
+        unsigned hit = (unsigned)_mm_movemask_ps(
+            _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
+        if (__builtin_expect(hit != 0, 0)) {
+            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
+            while (bd[j + q] != u)
+                q++;
+            *pi = i + p;
+            *pj = j + q;
+            return true;
+        }
+        uint32_t am = ad[i + 3], bm = bd[j + 3];
+        i += am <= bm ? 4 : 0;
+        j += bm <= am ? 4 : 0;
+    }
+    *pi = i;
+    *pj = j;
+    return false;
+}
+#endif
+
 /* The AND of the two rarest positive terms, both block lists, as a merge of
  * their decoded blocks: where the blocks overlap, the two sorted arrays are
  * walked without a data-dependent branch except on a shared doc (each step
@@ -665,6 +834,15 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
 {
     sgs_term_iter *a = t[0], *b = t[1];
     uint64_t total = 0;
+    /* Put off ranking when the two cursors are the only scorers. */
+    pend pbuf, *pb = NULL;
+    const scorer *sc = r->sc;
+    if (r->active && n == 2 && ev->n_pos == 2 && !sc[0].own && !sc[1].own &&
+        ((sc[0].it == a && sc[1].it == b) || (sc[0].it == b && sc[1].it == a))) {
+        pbuf.n = 0;
+        pbuf.ja = sc[0].it == a ? 0 : 1;
+        pb = &pbuf;
+    }
     while (a->doc != SGS_ITER_END && b->doc != SGS_ITER_END) {
         if (a->last < b->doc) {
             sgs_term_iter_advance(a, b->doc);
@@ -676,51 +854,48 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
         }
         const uint32_t *ad = a->docs, *bd = b->docs;
         uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
-#if defined(__SSE2__)
-        /* Four docs of each against each other (the second array rotated
-         * three times), then the window with the smaller last doc moves on
-         * (both on a tie): no doc of it can meet a later doc of the other.
-         * Windows meet in doc order, so shared docs come out in order. */
-        while (ev->simd && i + 4 <= na && j + 4 <= nb) {
-            __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
-            __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
-            __m128i m0 = _mm_cmpeq_epi32(va, vb);
-            __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
-            __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
-            __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
-            unsigned hit = (unsigned)_mm_movemask_ps(
-                _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
-            for (; __builtin_expect(hit != 0, 0); hit &= hit - 1) {
-                uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
-                while (bd[j + q] != u)
-                    q++;
-                a->pos = i + p;
-                a->doc = u;
-                b->pos = j + q;
-                b->doc = u;
-                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
-                    return total;
-            }
-            uint32_t am = ad[i + 3], bm = bd[j + 3];
-            i += am <= bm ? 4 : 0;
-            j += bm <= am ? 4 : 0;
-        }
+        /* The shared docs of this pair of blocks are gathered first, their
+         * length codes and lengths asked for as they are found, then
+         * handled in order: the cache misses of ranking overlap. */
+        uint32_t ci[SGS_BLOCK_LEN], cj[SGS_BLOCK_LEN], nc = 0;
+        for (;;) {
+            bool hit = false;
+#if defined(__x86_64__)
+            if (ev->simd >= SGS_SIMD_AVX2)
+                hit = shared_avx2(ad, na, bd, nb, &i, &j);
 #endif
+#if defined(__SSE2__)
+            if (!hit && ev->simd >= SGS_SIMD_SSE2)
+                hit = shared_sse2(ad, na, bd, nb, &i, &j);
+#endif
+            if (!hit)
+                break;
+            ci[nc] = i++;
+            cj[nc++] = j++;
+        }
         while (i < na && j < nb) {
             uint32_t u = ad[i], v = bd[j];
             if (__builtin_expect(u == v, 0)) {
-                a->pos = i;
-                a->doc = u;
-                b->pos = j;
-                b->doc = u;
-                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
-                    return total;
-                i++;
-                j++;
+                ci[nc] = i++;
+                cj[nc++] = j++;
                 continue;
             }
             i += u < v;
             j += v < u;
+        }
+        if (r->active && pb == NULL)
+            for (uint32_t c = 0; c < nc; c++) {
+                __builtin_prefetch(ev->len_codes + ad[ci[c]]);
+                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)ad[ci[c]]);
+            }
+        for (uint32_t c = 0; c < nc; c++) {
+            uint32_t u = ad[ci[c]];
+            a->pos = ci[c];
+            a->doc = u;
+            b->pos = cj[c];
+            b->doc = u;
+            if (!merge_candidate(ev, t, n, x, nx, r, pb, u, &total))
+                return total;
         }
         /* The window steps can leave the other array's index on docs
          * already compared with the whole of the exhausted block: pass them
@@ -744,6 +919,8 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
             merge_leave(b, SGS_ITER_END);
         }
     }
+    if (pb != NULL)
+        pend_flush(ev, r, pb);
     return total;
 }
 
@@ -1087,8 +1264,9 @@ static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
 typedef struct wstate {
     double *wm;       /* per term: its bound within the window, widened */
     double *pw;       /* per term: prefix sums of wm */
+    uint32_t *pe;     /* per term: the end of its postings in the window, in its block */
     double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - base */
-    uint64_t *touched; /* WIN_DOCS / 64 words: docs with a bound in acc */
+    uint64_t *marks;   /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
     uint64_t *held;    /* WIN_DOCS / 64 words: docs a non-essential term holds */
     uint32_t *cand;   /* candidates of the window, doc order */
     double *cand_ub;  /* their bounds from the essential terms */
@@ -1135,7 +1313,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
     const uint8_t *codes = ev->len_codes;
     const double *nlb = ev->norm_lb;
     double *wm = w->wm, *pw = w->pw, *acc = w->acc;
-    uint64_t *touched = w->touched, *held = w->held;
+    uint32_t *pe = w->pe;
+    uint64_t *marks = w->marks, *held = w->held;
     uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
     bool full = false;
     double theta = -INFINITY;
@@ -1169,6 +1348,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
         double sum = 0;
         for (uint32_t i = 0; i < n; i++) {
             sgs_term_iter *it = m[i].it;
+            pe[i] = it->doc <= wend ? block_end_after(it, wend) : it->pos;
             double b = it->doc <= wend ? (double)it->block_max * BOUND_SLACK : 0;
             /* Never above the term max, so the terms non-essential by their
              * maxima stay so in the window. */
@@ -1194,7 +1374,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                     const sgs_term_iter *it = m[i].it;
                     if (it->doc > wend)
                         continue;
-                    uint32_t p1 = block_end_after(it, wend);
+                    uint32_t p1 = pe[i];
                     for (uint32_t p = it->pos; p < p1; p++)
                         __builtin_prefetch(codes + it->docs[p]);
                 }
@@ -1202,7 +1382,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 const sgs_term_iter *it = m[i].it;
                 if (it->doc > wend)
                     continue;
-                uint32_t p1 = block_end_after(it, wend);
+                uint32_t p1 = pe[i];
                 for (uint32_t p = it->pos; p < p1; p++) {
                     uint32_t o = it->docs[p] - base;
                     held[o >> 6] |= UINT64_C(1) << (o & 63);
@@ -1220,7 +1400,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
             double bar[2] = {theta, theta - ne_ub};
             if (n_ess == 1) {
                 sgs_term_iter *it = m[only].it;
-                uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                uint32_t p0 = it->pos, p1 = pe[only];
                 if (!it->tfs_ready)
                     sgs_term_iter_load_tfs(it);
                 double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
@@ -1236,11 +1416,15 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 }
                 posted += p1 - p0;
             } else if (n_ess > 1) {
+                /* Bounds summed per doc, then the docs that reach their bar
+                 * marked, then the sums cleared: three passes over the
+                 * postings, none with a branch on the data, and a scan of
+                 * the (mostly empty) marks in doc order. */
                 for (uint32_t i = we; i < n; i++) {
                     sgs_term_iter *it = m[i].it;
                     if (it->doc > wend)
                         continue;
-                    uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
+                    uint32_t p0 = it->pos, p1 = pe[i];
                     if (!it->tfs_ready)
                         sgs_term_iter_load_tfs(it);
                     double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
@@ -1250,26 +1434,43 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                             continue;
                         double tf = (double)it->tfs[p];
                         acc[o] += lift * tf / (tf + nlb[codes[d]]);
-                        touched[o >> 6] |= UINT64_C(1) << (o & 63);
                     }
                     posted += p1 - p0;
                 }
-                for (uint32_t x = 0; x < n_words; x++) {
-                    uint64_t bits = touched[x], h = held[x];
-                    touched[x] = 0;
-                    while (bits != 0) {
-                        uint32_t t = (uint32_t)__builtin_ctzll(bits), o = (x << 6) + t;
-                        bits &= bits - 1;
-                        double u = acc[o] * BOUND_SLACK;
-                        acc[o] = 0;
-                        w->cand[n_cand] = base + o;
-                        w->cand_ub[n_cand] = u;
-                        n_cand += u >= bar[(h >> t) & 1];
+                for (uint32_t i = we; i < n; i++) {
+                    const sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p1 = pe[i];
+                    for (uint32_t p = it->pos; p < p1; p++) {
+                        uint32_t o = it->docs[p] - base;
+                        uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
+                        if (!all && !h)
+                            continue;
+                        marks[o >> 6] |= (uint64_t)(acc[o] * BOUND_SLACK >= bar[h]) << (o & 63);
                     }
                 }
+                for (uint32_t x = 0; x < n_words; x++) {
+                    uint64_t bits = marks[x];
+                    if (bits == 0)
+                        continue;
+                    marks[x] = 0;
+                    do {
+                        uint32_t o = (x << 6) + (uint32_t)__builtin_ctzll(bits);
+                        bits &= bits - 1;
+                        w->cand[n_cand] = base + o;
+                        w->cand_ub[n_cand++] = acc[o] * BOUND_SLACK;
+                    } while (bits != 0);
+                }
+                for (uint32_t i = we; i < n; i++) {
+                    const sgs_term_iter *it = m[i].it;
+                    if (it->doc > wend)
+                        continue;
+                    uint32_t p1 = pe[i];
+                    for (uint32_t p = it->pos; p < p1; p++)
+                        acc[it->docs[p] - base] = 0;
+                }
             }
-            if (we > 0)
-                memset(held, 0, n_words * sizeof *held);
             /* Most candidates get scored: their lengths' misses overlap. */
             for (uint32_t q = 0; q < n_cand; q++)
                 __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)w->cand[q]);
@@ -1280,8 +1481,10 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                     full = true;
                 if (full)
                     theta = sgs_topk_threshold(top);
-                bool keep = true;
-                for (uint32_t i = we; keep && i-- > 0;) {
+                /* A doc no non-essential term holds needs no probe. */
+                uint32_t o = d - base;
+                bool keep = true, h = (held[o >> 6] >> (o & 63)) & 1;
+                for (uint32_t i = h ? we : 0; keep && i-- > 0;) {
                     if (full && b + pw[i] < theta)
                         keep = false;
                     else if (probe(m[i].it, d) == d)
@@ -1290,6 +1493,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 if (keep && (!full || b >= theta))
                     window_score(ev, m, n, c, top, we, d);
             }
+            if (we > 0)
+                memset(held, 0, n_words * sizeof *held);
         }
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc <= wend)
@@ -1339,9 +1544,10 @@ static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
         wstate w;
         w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
         w.pw = w.wm + n;
+        w.pe = sgs_arena_alloc(ev->a, (size_t)n * sizeof *w.pe);
         w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
-        w.touched = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.touched);
-        w.held = w.touched + WIN_DOCS / 64;
+        w.marks = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.marks);
+        w.held = w.marks + WIN_DOCS / 64;
         w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
         w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
         window_or(ev, m, n, ub, c, top, &w);
@@ -1445,7 +1651,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     const sgs_shard_header *h = sgs_shard_header_get(s);
     ev.s = s;
     ev.a = a;
-    ev.simd = sgs_simd_active() >= SGS_SIMD_SSE2;
+    ev.simd = sgs_simd_active();
     ev.n_docs = ev.ctx.n_docs;
     ev.corpus_n_docs = h->corpus_n_docs;
     ev.avg_len = h->corpus_avg_len;

@@ -296,14 +296,7 @@ static void invert_chunk(idx_inverter *inv, const chunk *c)
         uint32_t doc = c->doc_ids[k++];
         if (rec.status != IDX_OK || doc == UINT32_MAX)
             continue;
-        const uint8_t *t = rec.terms;
-        for (uint32_t i = 0; i < rec.n_terms; i++) {
-            const char *term;
-            size_t len;
-            uint32_t tf;
-            t = idx_term_next(t, &term, &len, &tf);
-            idx_inverter_add(inv, term, len, rec.shard, doc, tf);
-        }
+        idx_inverter_add_doc(inv, rec.terms, rec.n_terms, rec.shard, doc);
     }
 }
 

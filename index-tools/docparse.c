@@ -2,7 +2,7 @@
  *   u32 status, u64 line_no, then
  *   status != OK: u32 msg_len, msg bytes
  *   status == OK: u32 shard, u32 n_tokens, u32 id_len, id, u32 stored_len,
- *                 stored, u32 n_terms, n_terms x (u8 len, bytes, u32 tf)
+ *                 stored, u32 n_terms, n_terms x (u8 len, bytes, u32 tf, u64 hash)
  * Terms are counted per document in an open-addressing table that is
  * cleared by walking its used slots, so a document costs what it holds.
  *
@@ -548,7 +548,8 @@ static void append_ok(idx_doc_parser *p, sgs_buf *out, uint64_t line_no, const c
         const term_slot *s = &p->slots[p->used[u]];
         sgs_buf_putc(out, s->len);
         sgs_buf_append(out, p->scratch.data + s->off, s->len);
-        put_u32(out, s->tf);
+        sgs_buf_append(out, &s->tf, 4);
+        sgs_buf_append(out, &s->hash, 8);
     }
 }
 
@@ -583,7 +584,7 @@ int idx_record_next(const sgs_buf *buf, size_t *pos, idx_record *rec)
         rec->terms = p + 4;
         p += 4;
         for (uint32_t t = 0; t < rec->n_terms; t++)
-            p += 1 + p[0] + 4;
+            p += 1 + p[0] + 12;
     }
     *pos = (size_t)(p - buf->data);
     return 1;

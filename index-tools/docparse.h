@@ -3,13 +3,14 @@
  * or an error record naming why the line is rejected.
  *
  * Records are appended to a byte buffer (the chunk's results) and read back
- * with idx_record_next(). A parser owns scratch space and is used by one
+ * with idx_record_next(); a term's tf and hash are in host byte order. A parser owns scratch space and is used by one
  * thread at a time. */
 #ifndef SGS_INDEX_TOOLS_DOCPARSE_H
 #define SGS_INDEX_TOOLS_DOCPARSE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/buf.h"
 
@@ -57,7 +58,7 @@ typedef struct idx_record {
     const char *stored;
     size_t stored_len;
     uint32_t n_terms;
-    const uint8_t *terms; /* n_terms x (u8 len, len bytes, u32 tf) */
+    const uint8_t *terms; /* n_terms x (u8 len, len bytes, u32 tf, u64 sgs_hash64 of the term) */
 } idx_record;
 
 typedef struct idx_doc_parser idx_doc_parser;
@@ -81,13 +82,14 @@ int idx_record_next(const sgs_buf *buf, size_t *pos, idx_record *rec);
 
 /* Iterates a record's terms: call with *p = rec->terms, n_terms times. */
 static inline const uint8_t *idx_term_next(const uint8_t *p, const char **term, size_t *len,
-                                           uint32_t *tf)
+                                           uint32_t *tf, uint64_t *hash)
 {
     *len = p[0];
     *term = (const char *)p + 1;
     p += 1 + *len;
-    *tf = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    return p + 4;
+    memcpy(tf, p, 4);
+    memcpy(hash, p + 4, 8);
+    return p + 12;
 }
 
 #endif

@@ -37,9 +37,11 @@ idx_inverter *idx_inverter_new(void);
 /* Frees it; NULL is a no-op. */
 void idx_inverter_free(idx_inverter *inv);
 
-/* Adds one posting. Postings of a (term, shard) arrive in increasing doc order. */
-void idx_inverter_add(idx_inverter *inv, const char *term, size_t len, uint32_t shard,
-                      uint32_t doc, uint32_t tf);
+/* Adds one document's postings: its n_terms distinct terms, laid out as
+ * idx_record.terms (docparse.h). Postings of a (term, shard) arrive in
+ * increasing doc order. */
+void idx_inverter_add_doc(idx_inverter *inv, const uint8_t *terms, uint32_t n_terms,
+                          uint32_t shard, uint32_t doc);
 
 /* Bytes of memory the table holds. */
 size_t idx_inverter_memory(const idx_inverter *inv);

@@ -533,9 +533,19 @@ void root_api_finish(root *r, root_query *q)
     sgs_buf_putc(b, ',');
     put_shards(r, q, ok, failed, timed_out, b);
     sgs_buf_printf(b, ",\"generation\":\"%016llx\"}", (unsigned long long)q->generation);
-    if (r->cfg->slow_query_ms > 0 && took_ms >= (double)r->cfg->slow_query_ms)
-        sgs_log(SGS_LOG_WARN, "slow_query", "traceparent %s: %.1f ms, %u of %u shards",
-                q->traceparent, took_ms, ok, r->n_shards);
+    if (r->cfg->slow_query_ms > 0 && took_ms >= (double)r->cfg->slow_query_ms) {
+        /* Name the slowest shard: a straggler, or the root itself. */
+        uint32_t w = 0;
+        for (uint32_t i = 1; i < r->n_shards; i++)
+            if (q->slots[i].took_ms > q->slots[w].took_ms)
+                w = i;
+        const root_slot *ws = &q->slots[w];
+        sgs_log(SGS_LOG_WARN, "slow_query",
+                "traceparent %s: %.1f ms, %u of %u shards; slowest shard %u replica %d "
+                "%.2f ms%s%s",
+                q->traceparent, took_ms, ok, r->n_shards, w, ws->replica, ws->took_ms,
+                ws->hedged ? ", hedged" : "", ws->hedge_won ? ", hedge won" : "");
+    }
     sgs_http_complete(req);
 }
 
@@ -572,11 +582,13 @@ void root_api_info(root *r, sgs_http_request *req, bool readyz)
             sgs_buf_printf(b,
                            ",\"ready\":%s,\"ejected\":%s,\"in_flight\":%u,\"latency_ewma_ms\":%.3f,"
                            "\"generation\":\"%016llx\",\"consecutive_failures\":%u,"
-                           "\"idle_connections\":%u,\"last_error\":",
+                           "\"idle_connections\":%u,\"requests\":%llu,\"beaten\":%llu,\"lost\":%u,"
+                           "\"last_error\":",
                            root_replica_eligible(rep, gen, now) ? "true" : "false",
                            rep->ejected_until_ns ? "true" : "false", rep->in_flight,
                            rep->ewma_us / 1000.0, (unsigned long long)rep->generation,
-                           rep->consecutive_failures, rep->n_idle);
+                           rep->consecutive_failures, rep->n_idle, (unsigned long long)rep->sent,
+                           (unsigned long long)rep->beaten, rep->lost);
             put_str(b, rep->last_error, strlen(rep->last_error));
             sgs_buf_append(b, ",\"last_error_type\":", 19);
             put_str(b, rep->last_error_type, strlen(rep->last_error_type));

@@ -130,8 +130,8 @@ int main(int argc, char **argv)
         {"hedge-quantile", "SGS_ROOT_HEDGE_QUANTILE", SGS_FLAG_DOUBLE, "0.95",
          "hedge a sub-request outstanding past this quantile of the shard's recent latency",
          &cfg.hedge_quantile, 0, 0},
-        {"hedge-min-ms", "SGS_ROOT_HEDGE_MIN_MS", SGS_FLAG_INT, "2", "floor of the hedge delay",
-         &cfg.hedge_min_ms, 0, 3600000},
+        {"hedge-min-ms", "SGS_ROOT_HEDGE_MIN_MS", SGS_FLAG_DOUBLE, "1",
+         "floor of the hedge delay (fractions allowed, e.g. 0.5)", &cfg.hedge_min_ms, 0, 0},
         {"hedge-max-ms", "SGS_ROOT_HEDGE_MAX_MS", SGS_FLAG_INT, "100",
          "ceiling of the hedge delay (also used until enough latencies are seen)",
          &cfg.hedge_max_ms, 0, 3600000},
@@ -170,13 +170,14 @@ int main(int argc, char **argv)
     int level = sgs_log_level_parse(cfg.log_level);
     if (level < 0) {
         fprintf(stderr, "sgs-root: --log-level wants debug|info|warn|error|off\n");
-        return 2;
+        goto usage;
     }
     if (!(cfg.hedge_quantile > 0 && cfg.hedge_quantile < 1) || cfg.hedge_budget < 0 ||
-        cfg.hedge_budget > 1 || cfg.hedge_min_ms > cfg.hedge_max_ms) {
+        cfg.hedge_budget > 1 || !(cfg.hedge_min_ms >= 0) ||
+        cfg.hedge_min_ms > (double)cfg.hedge_max_ms) {
         fprintf(stderr, "sgs-root: --hedge-quantile must be in (0, 1), --hedge-budget in [0, 1], "
-                        "--hedge-min-ms <= --hedge-max-ms\n");
-        return 2;
+                        "0 <= --hedge-min-ms <= --hedge-max-ms\n");
+        goto usage;
     }
     if (cfg.max_leaf_body < 1024)
         cfg.max_leaf_body = 1024;
@@ -250,4 +251,8 @@ int main(int argc, char **argv)
     sgs_strlist_fini(&cfg.resolve);
     sgs_log(SGS_LOG_INFO, "stopped", "bye");
     return 0;
+usage:
+    sgs_strlist_fini(&cfg.shard_specs);
+    sgs_strlist_fini(&cfg.resolve);
+    return 2;
 }

@@ -41,11 +41,11 @@ typedef struct root_config {
     const char *listen, *port_file, *topology_file, *leaf_pattern, *log_level, *resolve_file;
     sgs_strlist shard_specs, resolve;
     int64_t shards, replicas, threads, max_inflight, conn_timeout_s, max_connections;
-    int64_t default_timeout_ms, max_timeout_ms, hedge_min_ms, hedge_max_ms;
+    int64_t default_timeout_ms, max_timeout_ms, hedge_max_ms;
     int64_t probe_interval_ms, probe_timeout_ms, eject_failures, eject_base_ms, eject_max_ms;
     int64_t slow_start_ms, slow_query_ms, max_k, resolve_interval_ms;
     uint64_t max_leaf_body;
-    double hedge_quantile, hedge_budget;
+    double hedge_quantile, hedge_budget, hedge_min_ms;
 } root_config;
 
 typedef struct root_replica root_replica;
@@ -84,7 +84,10 @@ struct root_replica {
     uint64_t ready_since_ns;     /* slow start */
     /* Load. */
     uint32_t in_flight;
+    uint32_t lost;               /* sub-requests cancelled since its last answer because a
+                                  * replica asked later answered first: it looks stalled */
     double ewma_us;
+    uint64_t sent, beaten;       /* sub-requests sent to it; of those, lost as above */
     /* Idle keep-alive connections. */
     root_conn *idle;
     uint32_t n_idle;
@@ -255,7 +258,9 @@ bool root_hedge_take(root *r);
 /* Picks a replica index of shard s for a new sub-request by power of two
  * distinct choices among the eligible ones (uniform one time in
  * ROOT_EXPLORE), avoiding `avoid` (-1 for none) when another is eligible;
- * -1 when none is. */
+ * -1 when none is. A replica's cost is (in_flight + lost + 1) times its
+ * latency estimate, so one that a later-sent request just beat keeps
+ * counting as loaded after its cancelled sub-request left in_flight. */
 int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid);
 /* True when the replica may take a sub-request at generation gen now. */
 bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns);

@@ -66,7 +66,7 @@ bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_n
 
 static double replica_cost(const root_replica *rep, uint64_t now_ns, int64_t slow_start_ms)
 {
-    double cost = ((double)rep->in_flight + 1.0) * (rep->ewma_us + 50.0);
+    double cost = ((double)rep->in_flight + (double)rep->lost + 1.0) * (rep->ewma_us + 50.0);
     uint64_t ss = (uint64_t)slow_start_ms * 1000000u;
     if (ss > 0 && rep->ready_since_ns > 0 && now_ns - rep->ready_since_ns < ss) {
         double left = 1.0 - (double)(now_ns - rep->ready_since_ns) / (double)ss;
@@ -244,6 +244,7 @@ static void replica_failed(root *r, root_replica *rep, const char *type, const c
 static void replica_succeeded(root_replica *rep, uint64_t took_us)
 {
     rep->consecutive_failures = 0;
+    rep->lost = 0;
     rep->ejections = 0;
     rep->ewma_us = rep->ewma_us <= 0 ? (double)took_us
                                      : (1 - EWMA_ALPHA) * rep->ewma_us + EWMA_ALPHA * (double)took_us;
@@ -267,16 +268,20 @@ static void query_finish(root *r, root_query *q);
 static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool hedge, bool fresh,
                          root_replica *same);
 
-/* Drops an attempt: its connection is closed (its answer is not wanted). */
-static void attempt_cancel(root *r, root_attempt *a, bool penalize)
+/* Drops an attempt: its connection is closed (its answer is not wanted).
+ * beaten: a sub-request sent after it to another replica answered first. */
+static void attempt_cancel(root *r, root_attempt *a, bool beaten)
 {
     root_replica *rep = a->rep;
     if (rep->in_flight > 0)
         rep->in_flight--;
-    if (penalize) {
-        /* The replica took at least this long: fold it in so choice avoids it. */
+    if (beaten) {
+        /* The replica took at least this long and is likely still stuck on
+         * it: fold the time in, and count it as load until it answers. */
         uint64_t took_us = (sgs_evloop_now(r->loop) - a->start_ns) / 1000u;
         rep->ewma_us = (1 - EWMA_ALPHA) * rep->ewma_us + EWMA_ALPHA * (double)took_us;
+        rep->lost++;
+        rep->beaten++;
     }
     if (a->conn) {
         a->conn->att = NULL;
@@ -294,7 +299,11 @@ static void slot_remove(root_slot *sl, root_attempt *a)
         sl->active[1] = NULL;
 }
 
-static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status st)
+/* Settles a pending slot; its attempts still active are cancelled. winner:
+ * the attempt whose answer settled it OK (NULL otherwise); those sent before
+ * it count as beaten. */
+static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status st,
+                        const root_attempt *winner)
 {
     if (sl->status != ROOT_SLOT_PENDING)
         return;
@@ -303,7 +312,8 @@ static void slot_settle(root *r, root_query *q, root_slot *sl, root_slot_status 
         sl->took_ms = (double)(sgs_evloop_now(r->loop) - sl->first_ns) / 1e6;
     for (int i = 0; i < 2; i++)
         if (sl->active[i]) {
-            attempt_cancel(r, sl->active[i], st == ROOT_SLOT_OK);
+            attempt_cancel(r, sl->active[i],
+                           winner != NULL && sl->active[i]->start_ns <= winner->start_ns);
             sl->active[i] = NULL;
         }
     sgs_evloop_timer_cancel(r->loop, &sl->hedge_timer);
@@ -338,7 +348,7 @@ static void attempt_failed(root *r, root_attempt *a, bool retry, bool timed_out,
         send_attempt(r, q, sl, (int)rep->index, false, false, NULL);
         return;
     }
-    slot_settle(r, q, sl, timed_out ? ROOT_SLOT_TIMED_OUT : ROOT_SLOT_FAILED);
+    slot_settle(r, q, sl, timed_out ? ROOT_SLOT_TIMED_OUT : ROOT_SLOT_FAILED, NULL);
 }
 
 /* Reads the error of a JSON error body into out, its type into type. */
@@ -434,7 +444,7 @@ static void attempt_answered(root *r, root_attempt *a, const sgs_http_response *
         sl->hedge_won = true;
         sgs_counter_inc(r->m.hedges_won);
     }
-    slot_settle(r, q, sl, ROOT_SLOT_OK);
+    slot_settle(r, q, sl, ROOT_SLOT_OK, a);
 }
 
 static void conn_ready(sgs_ev_io *io, uint32_t events);
@@ -557,7 +567,7 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
         if (sl->error[0] == 0)
             no_replica_error(sl, s, q->generation);
         if (sl->active[0] == NULL)
-            slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+            slot_settle(r, q, sl, ROOT_SLOT_FAILED, NULL);
         return;
     }
     root_replica *rep = &s->replicas[idx];
@@ -577,7 +587,7 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
             sl->retried++;
             send_attempt(r, q, sl, idx, false, false, NULL);
         } else if (sl->active[0] == NULL)
-            slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+            slot_settle(r, q, sl, ROOT_SLOT_FAILED, NULL);
         return;
     }
     root_attempt *a = sgs_arena_zalloc(&q->arena, sizeof *a);
@@ -591,6 +601,7 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
     c->att = a;
     sl->active[sl->active[0] ? 1 : 0] = a;
     rep->in_flight++;
+    rep->sent++;
     sgs_counter_inc(r->m.leaf_requests);
     if (!hedge) {
         r->primaries++;
@@ -647,7 +658,7 @@ static void deadline_cb(sgs_ev_timer *t)
                     attempt_cancel(r, sl->active[j], true);
                     sl->active[j] = NULL;
                 }
-            slot_settle(r, q, sl, ROOT_SLOT_TIMED_OUT);
+            slot_settle(r, q, sl, ROOT_SLOT_TIMED_OUT, NULL);
         }
     }
 }
@@ -692,7 +703,7 @@ static void client_gone(sgs_ev_io *io, uint32_t events)
         if (sl->status != ROOT_SLOT_PENDING)
             continue;
         slot_error(sl, "client_gone", "the client went away");
-        slot_settle(r, q, sl, ROOT_SLOT_FAILED);
+        slot_settle(r, q, sl, ROOT_SLOT_FAILED, NULL);
     }
 }
 
@@ -1029,7 +1040,7 @@ static void maint_cb(sgs_ev_timer *t)
         sgs_hist_reset(tmp);
         sgs_hist_merge(tmp, s->lat_prev);
         sgs_hist_merge(tmp, s->lat_cur);
-        uint64_t lo = (uint64_t)r->cfg->hedge_min_ms * 1000000u;
+        uint64_t lo = (uint64_t)(r->cfg->hedge_min_ms * 1e6);
         uint64_t hi = (uint64_t)r->cfg->hedge_max_ms * 1000000u;
         uint64_t d = hi;
         if (sgs_hist_count(tmp) >= HEDGE_MIN_SAMPLES)

@@ -8,6 +8,9 @@ rounds of the mean thread CPU µs per query, and the smallest, in
 parentheses, with the load average range of the run.
 
 usage: ab_eval.py IDX Q ROUNDS R MODE BUILD...   (MODE: top10 or count)
+
+With SGS_BENCH_CPU_BATCH=1 in the environment, bench_eval runs with
+--cpu-batch (the thread CPU clock read once per run of a class).
 """
 import os
 import statistics
@@ -27,7 +30,8 @@ def main():
             with open('/proc/loadavg') as f:
                 loads.append(float(f.read().split()[0]))
             out = subprocess.run([os.path.join(b, 'bench', 'bench_eval'), idx, q, '--repeat', rep,
-                                  '--mode', mode, '--no-verify'],
+                                  '--mode', mode, '--no-verify'] +
+                                 (['--cpu-batch'] if os.environ.get('SGS_BENCH_CPU_BATCH') == '1' else []),
                                  capture_output=True, text=True, check=True).stdout.splitlines()
             for line in out[2:]:
                 c = line.split()

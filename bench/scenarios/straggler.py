@@ -17,6 +17,7 @@ each run's sgs-bench JSON, and one plot per variant.
 usage: bench/scenarios/straggler.py [--short] [--out DIR] [--rate R]
                                     [--rt PRIO | --nice N] [--cache DIR]"""
 import argparse
+import json
 import shutil
 import sys
 
@@ -26,8 +27,19 @@ VARIANTS = [(200, 2000), (20, 200)]
 COUNTERS = ("leaf_requests", "hedges_sent", "hedges_won", "retries")
 
 
+def frozen_replica(cl):
+    """The root's /v1/info counters of the replica the freezer stops (shard
+    0's first): sub-requests sent to it and those a later-sent hedge beat."""
+    st, text = C.http_get(cl.root.url + "/v1/info")
+    if st != 200:
+        return {"requests": 0, "beaten": 0}
+    x = json.loads(text)["shards"][0]["replicas"][0]
+    return {"requests": x.get("requests", 0), "beaten": x.get("beaten", 0)}
+
+
 def run(cl, queries, out, name, rate, duration, warmup, freeze=None):
     fr = None
+    fz_before = frozen_replica(cl)
     if freeze:
         fr = C.Freezer(cl.leaves[(0, 0)], *freeze)
         fr.start()
@@ -39,6 +51,8 @@ def run(cl, queries, out, name, rate, duration, warmup, freeze=None):
             fr.stop()
     leaf_reqs = cl.leaf_queries() - before
     root_after = cl.root_counters()
+    fz_after = frozen_replica(cl)
+    rep["frozen_replica"] = {k: fz_after[k] - fz_before[k] for k in fz_after}
     root = {k: root_after[k] - root_before[k] for k in COUNTERS}
     sub = (rep["sent_total"] or 1) * cl.shards  # primary sub-requests the load asked for
     rep["extra_leaf_pct"] = C.pct(leaf_reqs - sub, sub)
@@ -89,13 +103,16 @@ def main():
         # stricter reference).
         base_p99 = min(reps["healthy-hedge-on"]["latency_ms"]["p99"],
                        reps["healthy-hedge-off"]["latency_ms"]["p99"])
+        base_p999 = min(reps["healthy-hedge-on"]["latency_ms"]["p999"],
+                        reps["healthy-hedge-off"]["latency_ms"]["p999"])
         rows, goals = [], {}
         for name, r in reps.items():
             L = r["latency_ms"]
             rows.append([name, *(f"{L[k]:.2f}" for k in ("p50", "p90", "p99", "p999", "max")),
                          f"{r['extra_root_pct']:.2f}", f"{r['extra_leaf_pct']:.2f}",
                          f"{r['hedges_sent_pct']:.2f}", f"{r['hedges_won_pct']:.2f}",
-                         f"{r['retries_pct']:.2f}", r["errors"], r["partial"],
+                         f"{r['retries_pct']:.2f}", r["frozen_replica"]["requests"],
+                         r["frozen_replica"]["beaten"], r["errors"], r["partial"],
                          "yes" if r["generator"]["saturated"] else "no"])
         for stop_ms, period_ms in VARIANTS:
             on = reps[f"stop{stop_ms}of{period_ms}-hedge-on"]
@@ -103,10 +120,14 @@ def main():
             p99_ratio = on["latency_ms"]["p99"] / base_p99 if base_p99 else None
             p999_gain = (off["latency_ms"]["p999"] / on["latency_ms"]["p999"]
                          if on["latency_ms"]["p999"] else None)
+            # A hedge cannot take a query below the healthy cluster's own
+            # tail: the gain that would remove the straggler entirely.
+            p999_bound = off["latency_ms"]["p999"] / base_p999 if base_p999 else None
             goals[f"{stop_ms}/{period_ms}"] = {
                 "healthy_p99": base_p99,
                 "p99_vs_healthy": p99_ratio, "p99_goal_met": p99_ratio is not None and p99_ratio <= 1.5,
                 "p999_gain": p999_gain, "p999_goal_met": p999_gain is not None and p999_gain >= 10,
+                "healthy_p999": base_p999, "p999_gain_bound": p999_bound,
                 "extra_leaf_pct": on["extra_root_pct"],
                 "extra_leaf_pct_leaves": on["extra_leaf_pct"],
                 "extra_goal_met": on["extra_root_pct"] <= 5.0}
@@ -117,7 +138,7 @@ def main():
                                 ("stopped, hedging on", on), ("stopped, hedging off", off)])
         header = ["run", "p50", "p90", "p99", "p99.9", "max", "extra leaf % (root)",
                   "extra leaf % (leaves)", "hedges sent %", "hedges won %", "retries %",
-                  "errors", "partial", "generator saturated"]
+                  "to frozen replica", "beaten there", "errors", "partial", "generator saturated"]
         print(f"Tail at Scale: 4x2, one replica frozen, {rate:.0f} req/s open loop, "
               f"{duration} s each (ms); scheduling: {sched}; load average "
               f"{load} before, {load_after} after")
@@ -126,7 +147,8 @@ def main():
             print(f"goals {v}: p99 {g['p99_vs_healthy']:.2f}x healthy (<= 1.5: "
                   f"{'met' if g['p99_goal_met'] else 'NOT met'}), p99.9 "
                   f"{g['p999_gain']:.1f}x better than unhedged (>= 10: "
-                  f"{'met' if g['p999_goal_met'] else 'NOT met'}), extra leaf requests "
+                  f"{'met' if g['p999_goal_met'] else 'NOT met'}; at most "
+                  f"{g['p999_gain_bound']:.1f}x: unhedged over healthy p99.9), extra leaf requests "
                   f"{g['extra_leaf_pct']:.2f} % (<= 5: {'met' if g['extra_goal_met'] else 'NOT met'})")
         C.write_summary(out, {"scenario": "straggler", "short": a.short, "docs": docs,
                               "rate": rate, "duration_s": duration, "header": header,
@@ -137,6 +159,7 @@ def main():
                                            "extra_leaf_pct": r["extra_root_pct"],
                                            "extra_leaf_pct_leaves": r["extra_leaf_pct"],
                                            "root_counters": r["root_counters"],
+                                           "frozen_replica": r["frozen_replica"],
                                            "hedge_rate": r["hedge_rate"], "errors": r["errors"],
                                            "partial": r["partial"], "freezes": r["freezes"],
                                            "generator_saturated": r["generator"]["saturated"]}

@@ -60,8 +60,12 @@ def test_straggler_short(tmp_path):
     for r in s["runs"].values():
         check_latency(r["latency_ms"])
         assert isinstance(r["extra_leaf_pct"], (int, float))
+        fz = r["frozen_replica"]
+        assert 0 <= fz["beaten"] <= fz["requests"], fz
     assert s["runs"]["stop200of2000-hedge-on"]["freezes"] >= 1
     assert set(s["goals"]) == {"200/2000", "20/200"}
+    for g in s["goals"].values():
+        assert g["healthy_p999"] > 0 and g["p999_gain_bound"] > 0, g
     assert "Tail at Scale" in text and "extra leaf %" in text
     check_plot(out, "straggler-200of2000")
     check_plot(out, "straggler-20of200")

@@ -270,6 +270,12 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
     frozen = [lf for lf in leaves[0] if lf.url == best][0]
     timeout_ms, n = 3000, 60
     replies = []
+
+    def replica_info():
+        info = Client(root.port).get("/v1/info").json["shards"][0]["replicas"]
+        return {x["url"]: x for x in info}
+
+    before = replica_info()
     frozen.signal(signal.SIGSTOP)
     try:
         # The stop reaches a process's threads one after another (each must
@@ -277,6 +283,7 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
         _wait(lambda: _all_threads_stopped(frozen.pid), 10, "every thread of the leaf stopped")
         for i in range(n):
             replies.append(c.search(q=QUERIES[i % len(QUERIES)], k=5, timeout_ms=timeout_ms))
+        during = replica_info()
     finally:
         frozen.signal(signal.SIGCONT)
     hedged = 0
@@ -300,3 +307,17 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
     # more, so only the 1-in-16 uniform picks (half of them it) reach it;
     # draws with replacement would send it about a quarter of the queries.
     assert hedged <= n // 5, "%d of %d queries were sent to the frozen replica" % (hedged, n)
+    # Every hedge that won beat a primary on the frozen replica: the root
+    # counts each as "beaten" there and none on the healthy one, and the
+    # frozen replica still counts as loaded ("lost") until it answers again.
+    healthy = [lf for lf in leaves[0] if lf is not frozen][0]
+    fb, fd = before[frozen.url], during[frozen.url]
+    assert fd["beaten"] - fb["beaten"] == hedged, (fb, fd, hedged)
+    assert during[healthy.url]["beaten"] == before[healthy.url]["beaten"], during
+    assert fd["lost"] >= 1 and fd["in_flight"] == 0, fd
+    # Continued, it gets exploration picks again; its first answer clears it.
+    for i in range(2000):
+        assert c.search(q=QUERIES[i % len(QUERIES)], k=5).status == 200
+        if i % 20 == 19 and replica_info()[frozen.url]["lost"] == 0:
+            break
+    assert replica_info()[frozen.url]["lost"] == 0, replica_info()[frozen.url]

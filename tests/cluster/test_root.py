@@ -273,6 +273,12 @@ def test_straggler_is_hedged(indexes, tmp_path):
         with sgs.Http(root.url) as h:
             for _ in range(30):
                 assert h.get("/search?q=w1").status == 200
+            # Freeze the replica of shard 0 the root prefers (the lower
+            # latency estimate): the other one gets only exploration picks,
+            # which 60 queries can all miss.
+            reps = h.get("/v1/info").json["shards"][0]["replicas"]
+            best = min(reps, key=lambda x: x["latency_ewma_ms"])["url"]
+            stopped = [lf for lf in leaves[0] if lf.url == best][0]
             sgs.freeze(stopped)
             for i in range(60):
                 r = h.post("/search", json_body={"q": "w%d" % (i % 9 + 1), "timeout_ms": 2000})
@@ -283,6 +289,31 @@ def test_straggler_is_hedged(indexes, tmp_path):
             assert metric(m, "sgs_root_hedges_won_total") >= 1, m
     finally:
         stopped.signal(signal.SIGCONT)
+        root.stop()
+        stop_all(leaves)
+
+
+def test_hedge_floor_takes_fractions_of_a_ms(indexes, tmp_path):
+    """--hedge-min-ms takes a fraction of a millisecond and the delay /v1/info
+    reports stays within [floor, ceiling]; a negative floor or one above the
+    ceiling is a usage error."""
+    import subprocess
+    for bad in (["--hedge-min-ms", "-0.5"], ["--hedge-min-ms", "3", "--hedge-max-ms", "2"]):
+        p = subprocess.run([sgs.SGS_ROOT, "--listen", "127.0.0.1:0", "--shard",
+                            "0=http://127.0.0.1:9"] + bad, capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 2 and "--hedge-min-ms" in p.stderr, (bad, p.returncode, p.stderr)
+    leaves = start_leaves(indexes[2], 2, replicas=1, tmp=tmp_path)
+    root = sgs.Root(urls(leaves), "--hedge-min-ms", "0.25", "--hedge-max-ms", "1",
+                    tmp_dir=tmp_path)
+    try:
+        with sgs.Http(root.url) as h:
+            for i in range(40):
+                assert h.get("/search?q=w%d" % (i % 9 + 1)).status == 200
+            time.sleep(0.3)  # the delay is recomputed every 100 ms
+            delays = [s["hedge_delay_ms"] for s in h.get("/v1/info").json["shards"]]
+            assert all(0.25 <= d <= 1 for d in delays), delays
+    finally:
         root.stop()
         stop_all(leaves)
 

@@ -149,6 +149,27 @@ Test(replica_choice, two_replicas_a_stalled_one_gets_only_exploration)
     cr_assert(n0 > 250 && n0 < 1000, "stalled replica chosen %d of 16000", n0);
 }
 
+Test(replica_choice, a_beaten_replica_counts_as_loaded_after_its_cancel)
+{
+    /* A hedge beat replica 0: its stuck sub-request was cancelled, so its
+     * in_flight is back to 0 while the healthy replica has one in flight and
+     * the same estimate. The lost count keeps replica 0 the dearer one: only
+     * exploration reaches it (without it, 0 would win every distinct pair). */
+    setup(2, 1);
+    reps[0].lost = 2;
+    reps[1].in_flight = 1;
+    int n0 = 0;
+    for (int i = 0; i < 16000; i++)
+        n0 += root_pick_replica(&r, &shard, 0, -1) == 0;
+    cr_assert(n0 > 250 && n0 < 1000, "beaten replica chosen %d of 16000", n0);
+    /* It answered again (lost back to 0): it is the cheaper one once more. */
+    reps[0].lost = 0;
+    n0 = 0;
+    for (int i = 0; i < 16000; i++)
+        n0 += root_pick_replica(&r, &shard, 0, -1) == 0;
+    cr_assert(n0 > 15000, "recovered replica chosen %d of 16000", n0);
+}
+
 static sgs_wire_hit hit(const char *id, double score)
 {
     sgs_wire_hit h = {.score = score, .id = id, .id_len = (uint32_t)strlen(id),
