@@ -1264,13 +1264,30 @@ static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
 typedef struct wstate {
     double *wm;       /* per term: its bound within the window, widened */
     double *pw;       /* per term: prefix sums of wm */
-    uint32_t *pe;     /* per term: the end of its postings in the window, in its block */
-    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - base */
-    uint64_t *marks;   /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
-    uint64_t *held;    /* WIN_DOCS / 64 words: docs a non-essential term holds */
+    const uint32_t **rd, **rt; /* per essential term: its docs and tfs in the window ... */
+    uint32_t *rn;     /* ... and how many */
+    uint32_t **bd, **bt; /* per BITSET term: room for WIN_DOCS docs and tfs (else NULL) */
+    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - wbase */
+    uint64_t *marks;  /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
+    uint64_t *held;   /* WIN_DOCS / 64 words: docs a non-essential term holds */
     uint32_t *cand;   /* candidates of the window, doc order */
     double *cand_ub;  /* their bounds from the essential terms */
 } wstate;
+
+/* The docs and tfs of a BITSET cursor from its doc up to wend into docs and
+ * tfs; the cursor is left where it stood. Returns how many (the cursor has
+ * ended, with the context's status set, when that is not 0 afterwards). */
+static uint32_t bitset_run(sgs_term_iter *it, uint32_t wend, uint32_t *docs, uint32_t *tfs)
+{
+    uint32_t d0 = it->doc, k = 0;
+    for (uint32_t d = d0; d <= wend && d != SGS_ITER_END; d = sgs_term_iter_bitset_next(it, d + 1)) {
+        docs[k] = d;
+        tfs[k++] = sgs_term_iter_bitset_tf(it);
+    }
+    if (it->ctx->status == 0)
+        it->doc = d0;
+    return k;
+}
 
 /* The exact score of candidate d, already past the bounds, into the heap:
  * every term probed (the essential ones inside their blocks, the others
@@ -1313,7 +1330,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
     const uint8_t *codes = ev->len_codes;
     const double *nlb = ev->norm_lb;
     double *wm = w->wm, *pw = w->pw, *acc = w->acc;
-    uint32_t *pe = w->pe;
+    const uint32_t **rd = w->rd, **rt = w->rt;
+    uint32_t *rn = w->rn;
     uint64_t *marks = w->marks, *held = w->held;
     uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
     bool full = false;
@@ -1332,12 +1350,14 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc < base)
                 base = m[i].it->doc;
-        if (base == SGS_ITER_END)
+        if (base == SGS_ITER_END || ev->ctx.status != 0)
             return;
-        /* The non-essential cursors catch up with base (the blocks they
-         * pass hold no candidate), then every cursor's block bounds the
-         * window. */
-        uint32_t wend = base + (WIN_DOCS - 1) < base ? SGS_ITER_END - 1 : base + (WIN_DOCS - 1);
+        /* The window starts at the word of base (so bitsets mark a word at
+         * a time; no essential term has a doc before base). The
+         * non-essential cursors catch up with base (the blocks they pass
+         * hold no candidate), then every cursor's block bounds the window. */
+        uint32_t wbase = base & ~63u;
+        uint32_t wend = wbase + (WIN_DOCS - 1) < wbase ? SGS_ITER_END - 1 : wbase + (WIN_DOCS - 1);
         for (uint32_t i = 0; i < n; i++) {
             sgs_term_iter *it = m[i].it;
             if (i < e)
@@ -1347,9 +1367,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
         }
         double sum = 0;
         for (uint32_t i = 0; i < n; i++) {
-            sgs_term_iter *it = m[i].it;
-            pe[i] = it->doc <= wend ? block_end_after(it, wend) : it->pos;
-            double b = it->doc <= wend ? (double)it->block_max * BOUND_SLACK : 0;
+            const sgs_term_iter *it = m[i].it;
+            double b = it->doc <= wend ? (double)sgs_term_iter_bound(it) * BOUND_SLACK : 0;
             /* Never above the term max, so the terms non-essential by their
              * maxima stay so in the window. */
             b = b < m[i].max ? b : m[i].max;
@@ -1362,7 +1381,32 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
             while (full && we < n && pw[we] < theta)
                 we++;
             double ne_ub = we > 0 ? pw[we - 1] : 0;
-            uint32_t n_words = (wend - base) / 64 + 1;
+            uint32_t n_words = (wend - wbase) / 64 + 1;
+            /* The essential terms' postings in the window: a run of the
+             * decoded block, or a bitset's docs listed. */
+            uint32_t n_ess = 0, only = 0;
+            for (uint32_t i = we; i < n; i++) {
+                sgs_term_iter *it = m[i].it;
+                rn[i] = 0;
+                if (it->doc > wend)
+                    continue;
+                n_ess++;
+                only = i;
+                if (it->encoding == SGS_POSTINGS_BLOCKS) {
+                    if (!it->tfs_ready)
+                        sgs_term_iter_load_tfs(it);
+                    rd[i] = it->docs + it->pos;
+                    rt[i] = it->tfs + it->pos;
+                    rn[i] = block_end_after(it, wend) - it->pos;
+                } else {
+                    rd[i] = w->bd[i];
+                    rt[i] = w->bt[i];
+                    rn[i] = bitset_run(it, wend, w->bd[i], w->bt[i]);
+                    if (ev->ctx.status != 0)
+                        return;
+                }
+                posted += rn[i];
+            }
             /* When the essential terms' bounds cannot reach theta alone,
              * only the docs a non-essential term holds can be candidates:
              * the others are passed without reading their length codes.
@@ -1370,80 +1414,67 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
              * so the misses overlap the marking below. */
             bool all = !full || pw[n - 1] - ne_ub >= theta;
             if (all)
-                for (uint32_t i = we; i < n; i++) {
-                    const sgs_term_iter *it = m[i].it;
-                    if (it->doc > wend)
-                        continue;
-                    uint32_t p1 = pe[i];
-                    for (uint32_t p = it->pos; p < p1; p++)
-                        __builtin_prefetch(codes + it->docs[p]);
-                }
+                for (uint32_t i = we; i < n; i++)
+                    for (uint32_t p = 0; p < rn[i]; p++)
+                        __builtin_prefetch(codes + rd[i][p]);
             for (uint32_t i = 0; i < we; i++) {
                 const sgs_term_iter *it = m[i].it;
                 if (it->doc > wend)
                     continue;
-                uint32_t p1 = pe[i];
-                for (uint32_t p = it->pos; p < p1; p++) {
-                    uint32_t o = it->docs[p] - base;
-                    held[o >> 6] |= UINT64_C(1) << (o & 63);
+                if (it->encoding == SGS_POSTINGS_BLOCKS) {
+                    uint32_t p1 = block_end_after(it, wend);
+                    for (uint32_t p = it->pos; p < p1; p++) {
+                        uint32_t o = it->docs[p] - wbase;
+                        held[o >> 6] |= UINT64_C(1) << (o & 63);
+                    }
+                    posted += p1 - it->pos;
+                } else {
+                    /* Bits before the cursor's doc or past wend mark docs
+                     * no essential term has in the window: harmless. */
+                    uint32_t g0 = wbase >> 6;
+                    for (uint32_t x = 0; x < n_words && g0 + x < it->n_words; x++)
+                        held[x] |= sgs_load_u64(it->words + 8 * (uint64_t)(g0 + x));
+                    posted += n_words;
                 }
-                posted += p1 - it->pos;
             }
-            uint32_t n_cand = 0, n_ess = 0, only = 0;
-            for (uint32_t i = we; i < n; i++)
-                if (m[i].it->doc <= wend) {
-                    n_ess++;
-                    only = i;
-                }
+            uint32_t n_cand = 0;
             /* A candidate's bar: theta, less the non-essential bounds when
              * one of those terms holds it. */
             double bar[2] = {theta, theta - ne_ub};
             if (n_ess == 1) {
-                sgs_term_iter *it = m[only].it;
-                uint32_t p0 = it->pos, p1 = pe[only];
-                if (!it->tfs_ready)
-                    sgs_term_iter_load_tfs(it);
+                const uint32_t *docs = rd[only], *tfs = rt[only];
                 double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
-                for (uint32_t p = p0; p < p1; p++) {
-                    uint32_t d = it->docs[p], o = d - base;
-                    if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                for (uint32_t p = 0; p < rn[only]; p++) {
+                    uint32_t d = docs[p], o = d - wbase;
+                    uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
+                    if (!all && !h)
                         continue;
-                    double tf = (double)it->tfs[p];
+                    double tf = (double)tfs[p];
                     double u = lift * tf / (tf + nlb[codes[d]]) * BOUND_SLACK;
                     w->cand[n_cand] = d;
                     w->cand_ub[n_cand] = u;
-                    n_cand += u >= bar[(held[o >> 6] >> (o & 63)) & 1];
+                    n_cand += u >= bar[h];
                 }
-                posted += p1 - p0;
             } else if (n_ess > 1) {
                 /* Bounds summed per doc, then the docs that reach their bar
                  * marked, then the sums cleared: three passes over the
                  * postings, none with a branch on the data, and a scan of
                  * the (mostly empty) marks in doc order. */
                 for (uint32_t i = we; i < n; i++) {
-                    sgs_term_iter *it = m[i].it;
-                    if (it->doc > wend)
-                        continue;
-                    uint32_t p0 = it->pos, p1 = pe[i];
-                    if (!it->tfs_ready)
-                        sgs_term_iter_load_tfs(it);
+                    const uint32_t *docs = rd[i], *tfs = rt[i];
                     double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
-                    for (uint32_t p = p0; p < p1; p++) {
-                        uint32_t d = it->docs[p], o = d - base;
+                    for (uint32_t p = 0; p < rn[i]; p++) {
+                        uint32_t d = docs[p], o = d - wbase;
                         if (!all && !((held[o >> 6] >> (o & 63)) & 1))
                             continue;
-                        double tf = (double)it->tfs[p];
+                        double tf = (double)tfs[p];
                         acc[o] += lift * tf / (tf + nlb[codes[d]]);
                     }
-                    posted += p1 - p0;
                 }
                 for (uint32_t i = we; i < n; i++) {
-                    const sgs_term_iter *it = m[i].it;
-                    if (it->doc > wend)
-                        continue;
-                    uint32_t p1 = pe[i];
-                    for (uint32_t p = it->pos; p < p1; p++) {
-                        uint32_t o = it->docs[p] - base;
+                    const uint32_t *docs = rd[i];
+                    for (uint32_t p = 0; p < rn[i]; p++) {
+                        uint32_t o = docs[p] - wbase;
                         uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
                         if (!all && !h)
                             continue;
@@ -1458,18 +1489,13 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                     do {
                         uint32_t o = (x << 6) + (uint32_t)__builtin_ctzll(bits);
                         bits &= bits - 1;
-                        w->cand[n_cand] = base + o;
+                        w->cand[n_cand] = wbase + o;
                         w->cand_ub[n_cand++] = acc[o] * BOUND_SLACK;
                     } while (bits != 0);
                 }
-                for (uint32_t i = we; i < n; i++) {
-                    const sgs_term_iter *it = m[i].it;
-                    if (it->doc > wend)
-                        continue;
-                    uint32_t p1 = pe[i];
-                    for (uint32_t p = it->pos; p < p1; p++)
-                        acc[it->docs[p] - base] = 0;
-                }
+                for (uint32_t i = we; i < n; i++)
+                    for (uint32_t p = 0; p < rn[i]; p++)
+                        acc[rd[i][p] - wbase] = 0;
             }
             /* Most candidates get scored: their lengths' misses overlap. */
             for (uint32_t q = 0; q < n_cand; q++)
@@ -1482,7 +1508,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 if (full)
                     theta = sgs_topk_threshold(top);
                 /* A doc no non-essential term holds needs no probe. */
-                uint32_t o = d - base;
+                uint32_t o = d - wbase;
                 bool keep = true, h = (held[o >> 6] >> (o & 63)) & 1;
                 for (uint32_t i = h ? we : 0; keep && i-- > 0;) {
                     if (full && b + pw[i] < theta)
@@ -1537,14 +1563,23 @@ static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
     bool blocks = true;
     for (uint32_t i = 0; i < n; i++) {
         ub[i] = acc += m[i].max;
-        blocks &= m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].idf >= 0;
+        blocks &= m[i].idf >= 0;
     }
     if (blocks && n >= 2) {
         need_norm_lb(ev);
         wstate w;
         w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
         w.pw = w.wm + n;
-        w.pe = sgs_arena_alloc(ev->a, (size_t)n * sizeof *w.pe);
+        w.rd = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.rd);
+        w.rt = w.rd + n;
+        w.rn = sgs_arena_alloc(ev->a, (size_t)n * sizeof *w.rn);
+        w.bd = sgs_arena_zalloc(ev->a, 2 * (size_t)n * sizeof *w.bd);
+        w.bt = w.bd + n;
+        for (uint32_t i = 0; i < n; i++)
+            if (m[i].it->encoding != SGS_POSTINGS_BLOCKS) {
+                w.bd[i] = sgs_arena_alloc(ev->a, 2 * WIN_DOCS * sizeof *w.bd[i]);
+                w.bt[i] = w.bd[i] + WIN_DOCS;
+            }
         w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
         w.marks = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.marks);
         w.held = w.marks + WIN_DOCS / 64;
