@@ -106,7 +106,22 @@ typedef struct pipeline {
     _Atomic size_t per_doc_bytes; /* id set and lengths; written by the committer */
     /* manifest inputs */
     sgs_manifest_input *inputs;
+    /* seconds spent waiting, summed over threads; guarded by mu */
+    double wait_reader_slot;    /* reader: for an empty slot */
+    double wait_worker_chunk;   /* workers: for a chunk to parse */
+    double wait_worker_commit;  /* workers: for their parsed chunk's commit */
+    double wait_commit_parsed;  /* committer: for the next chunk's parse */
 } pipeline;
+
+static double now_s(void);
+
+/* pthread_cond_wait on pl->cv (mu held), adding the time waited to *acc. */
+static void wait_timed(pipeline *pl, double *acc)
+{
+    double t = now_s();
+    pthread_cond_wait(&pl->cv, &pl->mu);
+    *acc += now_s() - t;
+}
 
 static volatile sig_atomic_t interrupted;
 
@@ -134,7 +149,7 @@ static chunk *reader_take_slot(pipeline *pl, uint64_t seq)
     chunk *c = &pl->slots[seq % pl->n_slots];
     pthread_mutex_lock(&pl->mu);
     while (c->state != SLOT_EMPTY && !pl->failed)
-        pthread_cond_wait(&pl->cv, &pl->mu);
+        wait_timed(pl, &pl->wait_reader_slot);
     pthread_mutex_unlock(&pl->mu);
     if (pl->failed)
         return NULL;
@@ -343,7 +358,7 @@ static void *worker_main(void *arg)
                 pl->next_parse++;
                 break;
             }
-            pthread_cond_wait(&pl->cv, &pl->mu);
+            wait_timed(pl, &pl->wait_worker_chunk);
         }
         pthread_mutex_unlock(&pl->mu);
         if (c == NULL)
@@ -354,7 +369,7 @@ static void *worker_main(void *arg)
         c->state = SLOT_PARSED;
         pthread_cond_broadcast(&pl->cv);
         while (c->state != SLOT_COMMITTED && !pl->failed)
-            pthread_cond_wait(&pl->cv, &pl->mu);
+            wait_timed(pl, &pl->wait_worker_commit);
         pthread_mutex_unlock(&pl->mu);
         if (pl->failed)
             break;
@@ -783,7 +798,7 @@ int idx_build_main(int argc, char **argv)
         pthread_mutex_lock(&pl.mu);
         while (!pl.failed && !(pl.eof && seq >= pl.n_chunks) &&
                !(c->seq == seq && c->state == SLOT_PARSED))
-            pthread_cond_wait(&pl.cv, &pl.mu);
+            wait_timed(&pl, &pl.wait_commit_parsed);
         bool stop = pl.failed || (pl.eof && seq >= pl.n_chunks);
         pthread_mutex_unlock(&pl.mu);
         if (stop)
@@ -912,6 +927,10 @@ int idx_build_main(int argc, char **argv)
                now_s() - t_merge, cpu_merge, n_ranges, cpu_s(), (unsigned long long)ids_spilled,
                (double)st.docs / secs,
                (double)pl.text_bytes / secs / 1e6);
+        printf(",\"waits\":{\"reader_slot\":%.3f,\"worker_chunk\":%.3f,\"worker_commit\":%.3f,"
+               "\"commit_parsed\":%.3f}",
+               pl.wait_reader_slot, pl.wait_worker_chunk, pl.wait_worker_commit,
+               pl.wait_commit_parsed);
         printf(",\"rejected_by_reason\":{");
         bool first = true;
         for (int k = 1; k < IDX_BAD_COUNT; k++)
