@@ -3,8 +3,9 @@
  * Pipeline (one reader thread, --threads workers, the main thread commits):
  *   reader   cuts the inputs into chunks of whole lines, in order;
  *   worker   parses a chunk's lines into document records (docparse.h),
- *            waits until the chunk is committed, then inverts its documents
- *            into its own table, spilling sorted runs past its memory share;
+ *            and once the chunk is committed inverts its documents into its
+ *            own table, spilling sorted runs past its memory share; while a
+ *            parsed chunk waits for its commit, it parses the next one;
  *   commit   (main) walks chunks in input order: rejects duplicates
  *            (idset.h: bounded table, spilled sorted ids), assigns each
  *            document its shard-local doc id, and streams ids, stored
@@ -336,44 +337,58 @@ static size_t worker_share(pipeline *pl)
     return pl->worker_budget > per_doc + floor ? pl->worker_budget - per_doc : floor;
 }
 
+/* Chunks a worker may hold parsed but not yet inverted: while the oldest
+ * waits for its commit, the worker parses the next one instead of idling. */
+#define WORKER_AHEAD 2
+
 static void *worker_main(void *arg)
 {
     pipeline *pl = arg;
     sgs_err err = {0};
     idx_doc_parser *parser = idx_doc_parser_new(&pl->doc_cfg);
     idx_inverter *inv = idx_inverter_new();
+    chunk *held[WORKER_AHEAD]; /* in the order taken, which is input order */
+    size_t n_held = 0;
     for (;;) {
         pthread_mutex_lock(&pl->mu);
-        chunk *c = NULL;
+        chunk *parse = NULL;
+        bool invert = false;
         for (;;) {
             if (pl->failed)
                 break;
-            if (pl->eof && pl->next_parse >= pl->n_chunks)
+            /* Inverting first keeps memory and the commit order moving. */
+            if (n_held > 0 && held[0]->state == SLOT_COMMITTED) {
+                invert = true;
                 break;
+            }
             chunk *cand = &pl->slots[pl->next_parse % pl->n_slots];
-            if (pl->next_parse < pl->next_fill && cand->state == SLOT_READY &&
-                cand->seq == pl->next_parse) {
-                c = cand;
-                c->state = SLOT_PARSING;
+            if (n_held < WORKER_AHEAD && pl->next_parse < pl->next_fill &&
+                cand->state == SLOT_READY && cand->seq == pl->next_parse) {
+                parse = cand;
+                parse->state = SLOT_PARSING;
                 pl->next_parse++;
                 break;
             }
-            wait_timed(pl, &pl->wait_worker_chunk);
+            if (n_held == 0 && pl->eof && pl->next_parse >= pl->n_chunks)
+                break;
+            wait_timed(pl, n_held > 0 ? &pl->wait_worker_commit : &pl->wait_worker_chunk);
         }
         pthread_mutex_unlock(&pl->mu);
-        if (c == NULL)
-            break;
 
-        parse_chunk(parser, c);
-        pthread_mutex_lock(&pl->mu);
-        c->state = SLOT_PARSED;
-        pthread_cond_broadcast(&pl->cv);
-        while (c->state != SLOT_COMMITTED && !pl->failed)
-            wait_timed(pl, &pl->wait_worker_commit);
-        pthread_mutex_unlock(&pl->mu);
-        if (pl->failed)
+        if (parse != NULL) {
+            parse_chunk(parser, parse);
+            pthread_mutex_lock(&pl->mu);
+            parse->state = SLOT_PARSED;
+            pthread_cond_broadcast(&pl->cv);
+            pthread_mutex_unlock(&pl->mu);
+            held[n_held++] = parse;
+            continue;
+        }
+        if (!invert)
             break;
-
+        chunk *c = held[0];
+        memmove(held, held + 1, (n_held - 1) * sizeof *held);
+        n_held--;
         invert_chunk(inv, c);
         pthread_mutex_lock(&pl->mu);
         c->state = SLOT_EMPTY;
