@@ -621,12 +621,88 @@ static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n
     return bitset_and_body(ev, t, n, x, nx, r);
 }
 
+/* Ranking put off by merge_and() for an AND whose two positive terms are its
+ * two leading cursors (and the only scorers): a few matches are gathered
+ * with their tfs and block-max bound, their length codes and lengths
+ * fetched together, then ranked in order exactly as rank_doc() would (same
+ * bounds, same sums in positive-term order), so their cache misses overlap
+ * instead of coming one after another. */
+#define PEND_MAX 16u
+
+typedef struct pend_doc {
+    uint32_t doc;
+    uint32_t tf[2];   /* per positive term */
+    double bound;     /* bound_doc(): the two block maxima, summed in term order */
+} pend_doc;
+
+typedef struct pend {
+    pend_doc v[PEND_MAX];
+    uint32_t n;
+    uint32_t ja; /* positive-term index of the leading cursor; the other is 1 - ja */
+} pend;
+
+static void pend_flush(const evaluator *ev, ranker *r, pend *pb)
+{
+    const scorer *sc = r->sc;
+    for (uint32_t k = 0; k < pb->n && r->active; k++)
+        sgs_shard_prefetch_ext_id(ev->s, pb->v[k].doc);
+    for (uint32_t k = 0; k < pb->n && r->active; k++) {
+        const pend_doc *p = &pb->v[k];
+        bool full = sgs_topk_full(r->top);
+        double theta = 0;
+        if (full) {
+            theta = sgs_topk_threshold(r->top);
+            if (r->max_total < theta) {
+                r->active = false;
+                break;
+            }
+            if (r->per_doc && p->bound * BOUND_SLACK < theta)
+                continue;
+        }
+        double nlb = ev->norm_lb[ev->len_codes[p->doc]], lb = 0;
+        for (uint32_t j = 0; j < 2; j++)
+            lb += sgs_bm25_score(sc[j].idf, p->tf[j], nlb);
+        if (full && r->len_bound && lb * BOUND_SLACK < theta)
+            continue;
+        double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)p->doc),
+                                    ev->avg_len);
+        double score = 0;
+        for (uint32_t j = 0; j < 2; j++)
+            score += sgs_bm25_score(sc[j].idf, p->tf[j], norm);
+        sgs_topk_push(r->top, p->doc, score);
+    }
+    pb->n = 0;
+}
+
+/* Queues d (both leading cursors of merge_and() standing on it) for
+ * pend_flush(). */
+static inline void pend_add(const evaluator *ev, ranker *r, pend *pb, sgs_term_iter *a,
+                            sgs_term_iter *b, uint32_t d)
+{
+    pend_doc *p = &pb->v[pb->n++];
+    sgs_term_iter *first = pb->ja == 0 ? a : b, *second = pb->ja == 0 ? b : a;
+    p->doc = d;
+    p->tf[0] = sgs_term_iter_tf(first);
+    p->tf[1] = sgs_term_iter_tf(second);
+    double bound = 0;
+    bound += (double)sgs_term_iter_bound(first);
+    bound += (double)sgs_term_iter_bound(second);
+    p->bound = bound;
+    __builtin_prefetch(ev->len_codes + d);
+    __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
+    /* Ties in score are broken on external ids, which the heap reads. */
+    sgs_shard_prefetch_ext_offset(ev->s, d);
+    if (pb->n == PEND_MAX)
+        pend_flush(ev, r, pb);
+}
+
 /* A doc the two leading cursors of merge_and() share, standing on it: the
  * other positive terms and the excluded ones decide; a match is counted and
- * ranked. False once the evaluation must stop. */
+ * ranked (or queued on pb when not NULL). False once the evaluation must
+ * stop. */
 static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
-                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, uint32_t d,
-                                   uint64_t *total)
+                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, pend *pb,
+                                   uint32_t d, uint64_t *total)
 {
     for (uint32_t i = 2; i < n; i++)
         if (sgs_term_iter_advance(t[i], d) != d)
@@ -637,8 +713,12 @@ static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint3
     ++*total;
     if (!sgs_iter_charge(&ev->ctx, 1))
         return false;
-    if (r->active)
-        rank_doc(ev, r, d);
+    if (r->active) {
+        if (pb != NULL)
+            pend_add(ev, r, pb, t[0], t[1], d);
+        else
+            rank_doc(ev, r, d);
+    }
     return true;
 }
 
@@ -754,6 +834,15 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
 {
     sgs_term_iter *a = t[0], *b = t[1];
     uint64_t total = 0;
+    /* Put off ranking when the two cursors are the only scorers. */
+    pend pbuf, *pb = NULL;
+    const scorer *sc = r->sc;
+    if (r->active && n == 2 && ev->n_pos == 2 && !sc[0].own && !sc[1].own &&
+        ((sc[0].it == a && sc[1].it == b) || (sc[0].it == b && sc[1].it == a))) {
+        pbuf.n = 0;
+        pbuf.ja = sc[0].it == a ? 0 : 1;
+        pb = &pbuf;
+    }
     while (a->doc != SGS_ITER_END && b->doc != SGS_ITER_END) {
         if (a->last < b->doc) {
             sgs_term_iter_advance(a, b->doc);
@@ -765,6 +854,10 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
         }
         const uint32_t *ad = a->docs, *bd = b->docs;
         uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
+        /* The shared docs of this pair of blocks are gathered first, their
+         * length codes and lengths asked for as they are found, then
+         * handled in order: the cache misses of ranking overlap. */
+        uint32_t ci[SGS_BLOCK_LEN], cj[SGS_BLOCK_LEN], nc = 0;
         for (;;) {
             bool hit = false;
 #if defined(__x86_64__)
@@ -777,30 +870,32 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
 #endif
             if (!hit)
                 break;
-            a->pos = i;
-            a->doc = ad[i];
-            b->pos = j;
-            b->doc = ad[i];
-            if (!merge_candidate(ev, t, n, x, nx, r, ad[i], &total))
-                return total;
-            i++;
-            j++;
+            ci[nc] = i++;
+            cj[nc++] = j++;
         }
         while (i < na && j < nb) {
             uint32_t u = ad[i], v = bd[j];
             if (__builtin_expect(u == v, 0)) {
-                a->pos = i;
-                a->doc = u;
-                b->pos = j;
-                b->doc = u;
-                if (!merge_candidate(ev, t, n, x, nx, r, u, &total))
-                    return total;
-                i++;
-                j++;
+                ci[nc] = i++;
+                cj[nc++] = j++;
                 continue;
             }
             i += u < v;
             j += v < u;
+        }
+        if (r->active && pb == NULL)
+            for (uint32_t c = 0; c < nc; c++) {
+                __builtin_prefetch(ev->len_codes + ad[ci[c]]);
+                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)ad[ci[c]]);
+            }
+        for (uint32_t c = 0; c < nc; c++) {
+            uint32_t u = ad[ci[c]];
+            a->pos = ci[c];
+            a->doc = u;
+            b->pos = cj[c];
+            b->doc = u;
+            if (!merge_candidate(ev, t, n, x, nx, r, pb, u, &total))
+                return total;
         }
         /* The window steps can leave the other array's index on docs
          * already compared with the whole of the exhausted block: pass them
@@ -824,6 +919,8 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
             merge_leave(b, SGS_ITER_END);
         }
     }
+    if (pb != NULL)
+        pend_flush(ev, r, pb);
     return total;
 }
 
@@ -1145,7 +1242,7 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
 
 /* The most docs of a window that two or more essential terms score into
  * the dense accumulator (window_or). */
-#define WIN_DOCS 4096u
+#define WIN_DOCS 8192u
 
 /* The position in its decoded block of the first doc after upto, which is
  * at most it->last (it->count when upto is the last). */
@@ -1167,12 +1264,30 @@ static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
 typedef struct wstate {
     double *wm;       /* per term: its bound within the window, widened */
     double *pw;       /* per term: prefix sums of wm */
-    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - base */
-    uint64_t *touched; /* WIN_DOCS / 64 words: docs with a bound in acc */
-    uint64_t *held;    /* WIN_DOCS / 64 words: docs a non-essential term holds */
+    const uint32_t **rd, **rt; /* per essential term: its docs and tfs in the window ... */
+    uint32_t *rn;     /* ... and how many */
+    uint32_t **bd, **bt; /* per BITSET term: room for WIN_DOCS docs and tfs (else NULL) */
+    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - wbase */
+    uint64_t *marks;  /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
+    uint64_t *held;   /* WIN_DOCS / 64 words: docs a non-essential term holds */
     uint32_t *cand;   /* candidates of the window, doc order */
     double *cand_ub;  /* their bounds from the essential terms */
 } wstate;
+
+/* The docs and tfs of a BITSET cursor from its doc up to wend into docs and
+ * tfs; the cursor is left where it stood. Returns how many (the cursor has
+ * ended, with the context's status set, when that is not 0 afterwards). */
+static uint32_t bitset_run(sgs_term_iter *it, uint32_t wend, uint32_t *docs, uint32_t *tfs)
+{
+    uint32_t d0 = it->doc, k = 0;
+    for (uint32_t d = d0; d <= wend && d != SGS_ITER_END; d = sgs_term_iter_bitset_next(it, d + 1)) {
+        docs[k] = d;
+        tfs[k++] = sgs_term_iter_bitset_tf(it);
+    }
+    if (it->ctx->status == 0)
+        it->doc = d0;
+    return k;
+}
 
 /* The exact score of candidate d, already past the bounds, into the heap:
  * every term probed (the essential ones inside their blocks, the others
@@ -1215,7 +1330,9 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
     const uint8_t *codes = ev->len_codes;
     const double *nlb = ev->norm_lb;
     double *wm = w->wm, *pw = w->pw, *acc = w->acc;
-    uint64_t *touched = w->touched, *held = w->held;
+    const uint32_t **rd = w->rd, **rt = w->rt;
+    uint32_t *rn = w->rn;
+    uint64_t *marks = w->marks, *held = w->held;
     uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
     bool full = false;
     double theta = -INFINITY;
@@ -1233,12 +1350,14 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc < base)
                 base = m[i].it->doc;
-        if (base == SGS_ITER_END)
+        if (base == SGS_ITER_END || ev->ctx.status != 0)
             return;
-        /* The non-essential cursors catch up with base (the blocks they
-         * pass hold no candidate), then every cursor's block bounds the
-         * window. */
-        uint32_t wend = base + (WIN_DOCS - 1) < base ? SGS_ITER_END - 1 : base + (WIN_DOCS - 1);
+        /* The window starts at the word of base (so bitsets mark a word at
+         * a time; no essential term has a doc before base). The
+         * non-essential cursors catch up with base (the blocks they pass
+         * hold no candidate), then every cursor's block bounds the window. */
+        uint32_t wbase = base & ~63u;
+        uint32_t wend = wbase + (WIN_DOCS - 1) < wbase ? SGS_ITER_END - 1 : wbase + (WIN_DOCS - 1);
         for (uint32_t i = 0; i < n; i++) {
             sgs_term_iter *it = m[i].it;
             if (i < e)
@@ -1248,8 +1367,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
         }
         double sum = 0;
         for (uint32_t i = 0; i < n; i++) {
-            sgs_term_iter *it = m[i].it;
-            double b = it->doc <= wend ? (double)it->block_max * BOUND_SLACK : 0;
+            const sgs_term_iter *it = m[i].it;
+            double b = it->doc <= wend ? (double)sgs_term_iter_bound(it) * BOUND_SLACK : 0;
             /* Never above the term max, so the terms non-essential by their
              * maxima stay so in the window. */
             b = b < m[i].max ? b : m[i].max;
@@ -1262,7 +1381,32 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
             while (full && we < n && pw[we] < theta)
                 we++;
             double ne_ub = we > 0 ? pw[we - 1] : 0;
-            uint32_t n_words = (wend - base) / 64 + 1;
+            uint32_t n_words = (wend - wbase) / 64 + 1;
+            /* The essential terms' postings in the window: a run of the
+             * decoded block, or a bitset's docs listed. */
+            uint32_t n_ess = 0, only = 0;
+            for (uint32_t i = we; i < n; i++) {
+                sgs_term_iter *it = m[i].it;
+                rn[i] = 0;
+                if (it->doc > wend)
+                    continue;
+                n_ess++;
+                only = i;
+                if (it->encoding == SGS_POSTINGS_BLOCKS) {
+                    if (!it->tfs_ready)
+                        sgs_term_iter_load_tfs(it);
+                    rd[i] = it->docs + it->pos;
+                    rt[i] = it->tfs + it->pos;
+                    rn[i] = block_end_after(it, wend) - it->pos;
+                } else {
+                    rd[i] = w->bd[i];
+                    rt[i] = w->bt[i];
+                    rn[i] = bitset_run(it, wend, w->bd[i], w->bt[i]);
+                    if (ev->ctx.status != 0)
+                        return;
+                }
+                posted += rn[i];
+            }
             /* When the essential terms' bounds cannot reach theta alone,
              * only the docs a non-essential term holds can be candidates:
              * the others are passed without reading their length codes.
@@ -1270,86 +1414,89 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
              * so the misses overlap the marking below. */
             bool all = !full || pw[n - 1] - ne_ub >= theta;
             if (all)
-                for (uint32_t i = we; i < n; i++) {
-                    const sgs_term_iter *it = m[i].it;
-                    if (it->doc > wend)
-                        continue;
-                    uint32_t p1 = block_end_after(it, wend);
-                    for (uint32_t p = it->pos; p < p1; p++)
-                        __builtin_prefetch(codes + it->docs[p]);
-                }
+                for (uint32_t i = we; i < n; i++)
+                    for (uint32_t p = 0; p < rn[i]; p++)
+                        __builtin_prefetch(codes + rd[i][p]);
             for (uint32_t i = 0; i < we; i++) {
                 const sgs_term_iter *it = m[i].it;
                 if (it->doc > wend)
                     continue;
-                uint32_t p1 = block_end_after(it, wend);
-                for (uint32_t p = it->pos; p < p1; p++) {
-                    uint32_t o = it->docs[p] - base;
-                    held[o >> 6] |= UINT64_C(1) << (o & 63);
+                if (it->encoding == SGS_POSTINGS_BLOCKS) {
+                    uint32_t p1 = block_end_after(it, wend);
+                    for (uint32_t p = it->pos; p < p1; p++) {
+                        uint32_t o = it->docs[p] - wbase;
+                        held[o >> 6] |= UINT64_C(1) << (o & 63);
+                    }
+                    posted += p1 - it->pos;
+                } else {
+                    /* Bits before the cursor's doc or past wend mark docs
+                     * no essential term has in the window: harmless. */
+                    uint32_t g0 = wbase >> 6;
+                    for (uint32_t x = 0; x < n_words && g0 + x < it->n_words; x++)
+                        held[x] |= sgs_load_u64(it->words + 8 * (uint64_t)(g0 + x));
+                    posted += n_words;
                 }
-                posted += p1 - it->pos;
             }
-            uint32_t n_cand = 0, n_ess = 0, only = 0;
-            for (uint32_t i = we; i < n; i++)
-                if (m[i].it->doc <= wend) {
-                    n_ess++;
-                    only = i;
-                }
+            uint32_t n_cand = 0;
             /* A candidate's bar: theta, less the non-essential bounds when
              * one of those terms holds it. */
             double bar[2] = {theta, theta - ne_ub};
             if (n_ess == 1) {
-                sgs_term_iter *it = m[only].it;
-                uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
-                if (!it->tfs_ready)
-                    sgs_term_iter_load_tfs(it);
+                const uint32_t *docs = rd[only], *tfs = rt[only];
                 double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
-                for (uint32_t p = p0; p < p1; p++) {
-                    uint32_t d = it->docs[p], o = d - base;
-                    if (!all && !((held[o >> 6] >> (o & 63)) & 1))
+                for (uint32_t p = 0; p < rn[only]; p++) {
+                    uint32_t d = docs[p], o = d - wbase;
+                    uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
+                    if (!all && !h)
                         continue;
-                    double tf = (double)it->tfs[p];
+                    double tf = (double)tfs[p];
                     double u = lift * tf / (tf + nlb[codes[d]]) * BOUND_SLACK;
                     w->cand[n_cand] = d;
                     w->cand_ub[n_cand] = u;
-                    n_cand += u >= bar[(held[o >> 6] >> (o & 63)) & 1];
+                    n_cand += u >= bar[h];
                 }
-                posted += p1 - p0;
             } else if (n_ess > 1) {
+                /* Bounds summed per doc, then the docs that reach their bar
+                 * marked, then the sums cleared: three passes over the
+                 * postings, none with a branch on the data, and a scan of
+                 * the (mostly empty) marks in doc order. */
                 for (uint32_t i = we; i < n; i++) {
-                    sgs_term_iter *it = m[i].it;
-                    if (it->doc > wend)
-                        continue;
-                    uint32_t p0 = it->pos, p1 = block_end_after(it, wend);
-                    if (!it->tfs_ready)
-                        sgs_term_iter_load_tfs(it);
+                    const uint32_t *docs = rd[i], *tfs = rt[i];
                     double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
-                    for (uint32_t p = p0; p < p1; p++) {
-                        uint32_t d = it->docs[p], o = d - base;
+                    for (uint32_t p = 0; p < rn[i]; p++) {
+                        uint32_t d = docs[p], o = d - wbase;
                         if (!all && !((held[o >> 6] >> (o & 63)) & 1))
                             continue;
-                        double tf = (double)it->tfs[p];
+                        double tf = (double)tfs[p];
                         acc[o] += lift * tf / (tf + nlb[codes[d]]);
-                        touched[o >> 6] |= UINT64_C(1) << (o & 63);
                     }
-                    posted += p1 - p0;
+                }
+                for (uint32_t i = we; i < n; i++) {
+                    const uint32_t *docs = rd[i];
+                    for (uint32_t p = 0; p < rn[i]; p++) {
+                        uint32_t o = docs[p] - wbase;
+                        uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
+                        if (!all && !h)
+                            continue;
+                        marks[o >> 6] |= (uint64_t)(acc[o] * BOUND_SLACK >= bar[h]) << (o & 63);
+                    }
                 }
                 for (uint32_t x = 0; x < n_words; x++) {
-                    uint64_t bits = touched[x], h = held[x];
-                    touched[x] = 0;
-                    while (bits != 0) {
-                        uint32_t t = (uint32_t)__builtin_ctzll(bits), o = (x << 6) + t;
+                    uint64_t bits = marks[x];
+                    if (bits == 0)
+                        continue;
+                    marks[x] = 0;
+                    do {
+                        uint32_t o = (x << 6) + (uint32_t)__builtin_ctzll(bits);
                         bits &= bits - 1;
-                        double u = acc[o] * BOUND_SLACK;
-                        acc[o] = 0;
-                        w->cand[n_cand] = base + o;
-                        w->cand_ub[n_cand] = u;
-                        n_cand += u >= bar[(h >> t) & 1];
-                    }
+                        w->cand[n_cand] = wbase + o;
+                        w->cand_ub[n_cand++] = acc[o] * BOUND_SLACK;
+                    } while (bits != 0);
                 }
+                for (uint32_t i = we; i < n; i++)
+                    for (uint32_t p = 0; p < rn[i]; p++)
+                        acc[rd[i][p] - wbase] = 0;
             }
-            if (we > 0)
-                memset(held, 0, n_words * sizeof *held);
             /* Most candidates get scored: their lengths' misses overlap. */
             for (uint32_t q = 0; q < n_cand; q++)
                 __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)w->cand[q]);
@@ -1360,8 +1507,10 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                     full = true;
                 if (full)
                     theta = sgs_topk_threshold(top);
-                bool keep = true;
-                for (uint32_t i = we; keep && i-- > 0;) {
+                /* A doc no non-essential term holds needs no probe. */
+                uint32_t o = d - wbase;
+                bool keep = true, h = (held[o >> 6] >> (o & 63)) & 1;
+                for (uint32_t i = h ? we : 0; keep && i-- > 0;) {
                     if (full && b + pw[i] < theta)
                         keep = false;
                     else if (probe(m[i].it, d) == d)
@@ -1370,6 +1519,8 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
                 if (keep && (!full || b >= theta))
                     window_score(ev, m, n, c, top, we, d);
             }
+            if (we > 0)
+                memset(held, 0, n_words * sizeof *held);
         }
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc <= wend)
@@ -1412,16 +1563,26 @@ static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
     bool blocks = true;
     for (uint32_t i = 0; i < n; i++) {
         ub[i] = acc += m[i].max;
-        blocks &= m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].idf >= 0;
+        blocks &= m[i].idf >= 0;
     }
     if (blocks && n >= 2) {
         need_norm_lb(ev);
         wstate w;
         w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
         w.pw = w.wm + n;
+        w.rd = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.rd);
+        w.rt = w.rd + n;
+        w.rn = sgs_arena_alloc(ev->a, (size_t)n * sizeof *w.rn);
+        w.bd = sgs_arena_zalloc(ev->a, 2 * (size_t)n * sizeof *w.bd);
+        w.bt = w.bd + n;
+        for (uint32_t i = 0; i < n; i++)
+            if (m[i].it->encoding != SGS_POSTINGS_BLOCKS) {
+                w.bd[i] = sgs_arena_alloc(ev->a, 2 * WIN_DOCS * sizeof *w.bd[i]);
+                w.bt[i] = w.bd[i] + WIN_DOCS;
+            }
         w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
-        w.touched = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.touched);
-        w.held = w.touched + WIN_DOCS / 64;
+        w.marks = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.marks);
+        w.held = w.marks + WIN_DOCS / 64;
         w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
         w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
         window_or(ev, m, n, ub, c, top, &w);

@@ -637,6 +637,21 @@ const char *sgs_shard_ext_id(const sgs_shard *s, uint32_t doc, size_t *len)
     return slice(s, s->ext_offsets, s->ext_bytes, s->ext_bytes_size, doc, len);
 }
 
+void sgs_shard_prefetch_ext_offset(const sgs_shard *s, uint32_t doc)
+{
+    if (doc < s->header.n_docs)
+        __builtin_prefetch(s->ext_offsets + 8 * (uint64_t)doc);
+}
+
+void sgs_shard_prefetch_ext_id(const sgs_shard *s, uint32_t doc)
+{
+    if (doc >= s->header.n_docs)
+        return;
+    uint64_t start = sgs_load_u64(s->ext_offsets + 8 * (uint64_t)doc);
+    if (start < s->ext_bytes_size)
+        __builtin_prefetch(s->ext_bytes + start);
+}
+
 const char *sgs_shard_stored(const sgs_shard *s, uint32_t doc, size_t *len)
 {
     return slice(s, s->stored_offsets, s->stored_bytes, s->stored_bytes_size, doc, len);

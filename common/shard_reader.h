@@ -121,6 +121,12 @@ const double *sgs_shard_norm_floors(const sgs_shard *s);
  * doc >= n_docs or its offsets are out of bounds. */
 const char *sgs_shard_ext_id(const sgs_shard *s, uint32_t doc, size_t *len);
 
+/* Cache hints for a later sgs_shard_ext_id(s, doc): the first asks for the
+ * id's offset entry, the second (best some time after the first) reads it
+ * and asks for the id's bytes. No effect on results; any doc. */
+void sgs_shard_prefetch_ext_offset(const sgs_shard *s, uint32_t doc);
+void sgs_shard_prefetch_ext_id(const sgs_shard *s, uint32_t doc);
+
 /* Document doc's stored fields as compact JSON (*len bytes, not
  * NUL-terminated), or NULL as for sgs_shard_ext_id. */
 const char *sgs_shard_stored(const sgs_shard *s, uint32_t doc, size_t *len);

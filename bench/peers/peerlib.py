@@ -7,6 +7,9 @@ scripts):
   peerlib.py to-scriptindex IN.jsonl OUT.dump     JSONL -> scriptindex dump; prints the doc count
   peerlib.py to-tsv IN.jsonl OUT.tsv              JSONL -> Sphinx tsvpipe rows; prints the doc count
   peerlib.py sphinx-charset                       prints a charset_table matching sgs tokenization
+  peerlib.py sphinx-conf OUT.conf NAME=TSV:PATH... [--mem-limit M] [--header TEXT]
+      writes the sphinx.conf of one plain index per NAME (source: the tsvpipe rows
+      of TSV, index files at PATH), the settings every Sphinx index here uses
   peerlib.py measure --tool T --input F.jsonl --docs N --index PATH [--warm FILE]...
                      [--timeout S] [--log FILE] [--setting K=V]... -- CMD ARGS...
       runs CMD under /usr/bin/time -v (bounded by --timeout), prints one JSON object.
@@ -203,6 +206,52 @@ def wrap_conf_value(value, width=1000):
     return " \\\n        ".join(lines)
 
 
+SPHINX_SOURCE_INDEX = """
+source src_{name}
+{{
+    type                = tsvpipe
+    tsvpipe_command     = cat {tsv}
+    # Columns follow declaration order after the numeric doc id.
+    tsvpipe_attr_string = ext_id
+    tsvpipe_field_string = title
+    tsvpipe_field       = body
+}}
+
+index {name}
+{{
+    source              = src_{name}
+    path                = {path}
+    docinfo             = extern
+    dict                = keywords
+    morphology          = none
+    min_word_len        = 1
+    html_strip          = 0
+    # No positions: doclists keep doc ids, field masks and hit counts only.
+    hitless_words       = all
+    index_field_lengths = 0
+    # Every Unicode L*/N* code point below U+30000, simply lowercased:
+    # the same classes as sgsearch's tokenizer (common/tokenize.h).
+    charset_table       = {charset}
+}}
+"""
+
+
+def sphinx_conf(indexes, mem_limit="256M", header="", charset=None):
+    """The sphinx.conf text of one plain index per (name, tsv, path) in
+    indexes, built from tsvpipe rows (numeric id, ext_id, title, body; see
+    jsonl_to_tsv), and an indexer section with mem_limit. The one definition
+    of the Sphinx index settings: the indexing benchmark
+    (bench/peers/sphinx_index.sh) and the end-to-end scenario
+    (bench/scenarios/peers.py) both write their configs with it."""
+    if charset is None:
+        charset = wrap_conf_value(sphinx_charset_table()[0])
+    parts = ["# " + line for line in header.splitlines()] if header else []
+    for name, tsv, path in indexes:
+        parts.append(SPHINX_SOURCE_INDEX.format(name=name, tsv=tsv, path=path, charset=charset))
+    parts.append("indexer\n{\n    mem_limit           = %s\n}\n" % mem_limit)
+    return "\n".join(parts)
+
+
 # ---------------------------------------------------------------------------
 # Measuring
 
@@ -386,6 +435,11 @@ def main(argv=None):
     p = sub.add_parser("sphinx-charset")
     p.add_argument("--wrap", action="store_true",
                    help="break into lines ending in a backslash (sphinx.conf limits line length)")
+    p = sub.add_parser("sphinx-conf")
+    p.add_argument("out")
+    p.add_argument("index", nargs="+", help="NAME=TSV:PATH")
+    p.add_argument("--mem-limit", default="256M")
+    p.add_argument("--header", default="")
     p = sub.add_parser("measure")
     p.add_argument("--tool", required=True)
     p.add_argument("--input", required=True, help="the original JSONL (for input_bytes)")
@@ -408,6 +462,16 @@ def main(argv=None):
             table = wrap_conf_value(table)
         sys.stderr.write("charset_table: %s\n" % desc)
         print(table)
+    elif a.cmd_name == "sphinx-conf":
+        idx = []
+        for spec in a.index:
+            name, sep, rest = spec.partition("=")
+            tsv, sep2, path = rest.partition(":")
+            if not (sep and sep2 and name and tsv and path):
+                sys.exit("sphinx-conf: want NAME=TSV:PATH, got %r" % spec)
+            idx.append((name, tsv, path))
+        with open(a.out, "w") as f:
+            f.write(sphinx_conf(idx, a.mem_limit, a.header))
     elif a.cmd_name == "measure":
         return _measure_cli(a)
     return 0

@@ -266,6 +266,31 @@ class Cluster:
         return {k: scrape(u, f"sgs_root_{k}_total") or 0
                 for k in ("leaf_requests", "hedges_sent", "hedges_won", "retries")}
 
+    def cpu(self):
+        """CPU seconds and context switches so far of the root and of all the
+        leaves together: {"root": (cpu_s, switches), "leaves": (...)}, from
+        /proc/PID/task/*/{stat,status} (threads alive now)."""
+        def one(pid):
+            cpu = cs = 0
+            hz = os.sysconf("SC_CLK_TCK")
+            try:
+                tasks = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                return 0.0, 0
+            for t in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{t}/stat") as f:
+                        x = f.read().rsplit(")", 1)[1].split()
+                    cpu += int(x[11]) + int(x[12])
+                    with open(f"/proc/{pid}/task/{t}/status") as f:
+                        cs += sum(int(l.split()[1]) for l in f if "ctxt_switches" in l)
+                except OSError:
+                    pass
+            return cpu / hz, cs
+        leaves = [one(p.popen.pid) for p in self.leaves.values() if p.popen]
+        return {"root": one(self.root.popen.pid),
+                "leaves": (sum(c for c, _ in leaves), sum(n for _, n in leaves))}
+
     def leaf_queries(self):
         """Total sgs_leaf_queries_total over the live leaves."""
         return sum(scrape(p.url, "sgs_leaf_queries_total") or 0 for p in self.leaves.values())

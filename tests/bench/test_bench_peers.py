@@ -80,3 +80,29 @@ def test_peers_short(tmp_path):
     if cluster.shutil.which("gnuplot"):
         for png in ("peers.png", "peers-c2.png", "peers-open.png"):
             assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.skipif(not (cluster.shutil.which("indexer") and cluster.shutil.which("indextool")),
+                    reason="sphinxsearch (indexer) not installed")
+def test_sphinx_index_script_uses_the_shared_config(tmp_path):
+    """bench/peers/sphinx_index.sh (indexing benchmark) builds its index from
+    the config peerlib.sphinx_conf writes, the one the peers scenario uses
+    too, and the index holds every document."""
+    sys.path.insert(0, os.path.join(ROOT, "bench", "peers"))
+    import peerlib
+    src = tmp_path / "in.jsonl"
+    with open(src, "w") as f:
+        for i in range(50):
+            f.write(json.dumps({"id": "d%d" % i, "title": "t%d" % i,
+                                "body": "alpha beta w%d" % (i % 7)}) + "\n")
+    p = subprocess.run([os.path.join(ROOT, "bench", "peers", "sphinx_index.sh"), str(src),
+                        str(tmp_path / "w")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rec = json.loads(p.stdout.strip().splitlines()[-1])
+    assert rec["ok"] and rec["docs"] == 50, rec
+    work = tmp_path / "w" / "sphinx"
+    conf = (work / "sphinx.conf").read_text()
+    want = peerlib.sphinx_conf([("idx", str(work / "docs.tsv"), str(work / "index" / "idx"))],
+                               "256M")
+    # The same text after the script's header comment.
+    assert conf.endswith(want) and "index idx" in conf, conf[:400]

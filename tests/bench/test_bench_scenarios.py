@@ -46,6 +46,13 @@ def test_baseline_short(tmp_path):
     s, text, out = run_scenario("baseline", tmp_path)
     assert s["scenario"] == "baseline" and s["shards"] == 4 and s["replicas"] == 2
     assert s["max_rate"] > 0 and s["rate"] > 0 and s["requests"] > 0
+    # The rate is half the open-loop maximum the step search found.
+    assert s["open_loop_max_rate"] > 0 and s["open_loop_max_steps"]
+    assert s["rate"] == max(10.0, round(s["open_loop_max_rate"] / 2))
+    for run in ("closed_loop_max_probe", "baseline"):
+        for who in ("root", "leaves"):
+            c = s["cpu_per_request"][run][who]
+            assert c["cpu_us"] >= 0 and c["switches"] >= 0, (run, who, c)
     check_latency(s["latency_ms"])
     assert (out / "baseline.json").exists() and (out / "max-probe.json").exists()
     check_plot(out, "baseline")

@@ -600,6 +600,37 @@ Test(eval, differential_pruned_shapes)
     fixture_free(&fx);
 }
 
+/* Root ORs of 2 - 5 terms (the window-at-a-time MaxScore; a term may
+ * repeat), k from 1 to past the matches, against the reference. */
+Test(eval, differential_window_or)
+{
+    rng r = seeded("differential_window_or");
+    static const uint32_t ks[] = {1, 2, 5, 10, 10, 64, 500};
+    sgs_arena a, ea;
+    sgs_arena_init(&a, 1 << 16);
+    sgs_arena_init(&ea, 1 << 16);
+    for (uint32_t f = 0; f < 2; f++) {
+        fixture fx;
+        fixture_build(&fx, &r, 30000 + rng_below(&r, 40000), 12, f == 0 ? SHAPE_PRUNE : SHAPE_TIES);
+        for (uint32_t i = 0; i < 120; i++) {
+            uint32_t n = 2 + rng_below(&r, 4);
+            sgs_query_node *q = mk(&a, SGS_QUERY_OR, n);
+            for (uint32_t j = 0; j < n; j++)
+                q->children[j] = mk_term(&a, fx.names[rng_below(&r, fx.n_terms)]);
+            ref_result ref = reference(&fx, q);
+            for (uint32_t j = 0; j < 2; j++) {
+                check_query(&fx, q, &ref, ks[rng_below(&r, sizeof ks / sizeof *ks)], &ea);
+                sgs_arena_reset(&ea);
+            }
+            free(ref.hits);
+            sgs_arena_reset(&a);
+        }
+        fixture_free(&fx);
+    }
+    sgs_arena_fini(&a);
+    sgs_arena_fini(&ea);
+}
+
 /* Conjunctions of block lists of about the same length that share most of
  * their docs: the block merge of the two rarest (and its SIMD windows). */
 Test(eval, differential_merge_shapes)
