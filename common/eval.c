@@ -1242,7 +1242,7 @@ static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, m
 
 /* The most docs of a window that two or more essential terms score into
  * the dense accumulator (window_or). */
-#define WIN_DOCS 4096u
+#define WIN_DOCS 8192u
 
 /* The position in its decoded block of the first doc after upto, which is
  * at most it->last (it->count when upto is the last). */

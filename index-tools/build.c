@@ -3,8 +3,9 @@
  * Pipeline (one reader thread, --threads workers, the main thread commits):
  *   reader   cuts the inputs into chunks of whole lines, in order;
  *   worker   parses a chunk's lines into document records (docparse.h),
- *            waits until the chunk is committed, then inverts its documents
- *            into its own table, spilling sorted runs past its memory share;
+ *            and once the chunk is committed inverts its documents into its
+ *            own table, spilling sorted runs past its memory share; while a
+ *            parsed chunk waits for its commit, it parses the next one;
  *   commit   (main) walks chunks in input order: rejects duplicates
  *            (idset.h: bounded table, spilled sorted ids), assigns each
  *            document its shard-local doc id, and streams ids, stored
@@ -106,7 +107,22 @@ typedef struct pipeline {
     _Atomic size_t per_doc_bytes; /* id set and lengths; written by the committer */
     /* manifest inputs */
     sgs_manifest_input *inputs;
+    /* seconds spent waiting, summed over threads; guarded by mu */
+    double wait_reader_slot;    /* reader: for an empty slot */
+    double wait_worker_chunk;   /* workers: for a chunk to parse */
+    double wait_worker_commit;  /* workers: for their parsed chunk's commit */
+    double wait_commit_parsed;  /* committer: for the next chunk's parse */
 } pipeline;
+
+static double now_s(void);
+
+/* pthread_cond_wait on pl->cv (mu held), adding the time waited to *acc. */
+static void wait_timed(pipeline *pl, double *acc)
+{
+    double t = now_s();
+    pthread_cond_wait(&pl->cv, &pl->mu);
+    *acc += now_s() - t;
+}
 
 static volatile sig_atomic_t interrupted;
 
@@ -134,7 +150,7 @@ static chunk *reader_take_slot(pipeline *pl, uint64_t seq)
     chunk *c = &pl->slots[seq % pl->n_slots];
     pthread_mutex_lock(&pl->mu);
     while (c->state != SLOT_EMPTY && !pl->failed)
-        pthread_cond_wait(&pl->cv, &pl->mu);
+        wait_timed(pl, &pl->wait_reader_slot);
     pthread_mutex_unlock(&pl->mu);
     if (pl->failed)
         return NULL;
@@ -321,44 +337,58 @@ static size_t worker_share(pipeline *pl)
     return pl->worker_budget > per_doc + floor ? pl->worker_budget - per_doc : floor;
 }
 
+/* Chunks a worker may hold parsed but not yet inverted: while the oldest
+ * waits for its commit, the worker parses the next one instead of idling. */
+#define WORKER_AHEAD 2
+
 static void *worker_main(void *arg)
 {
     pipeline *pl = arg;
     sgs_err err = {0};
     idx_doc_parser *parser = idx_doc_parser_new(&pl->doc_cfg);
     idx_inverter *inv = idx_inverter_new();
+    chunk *held[WORKER_AHEAD]; /* in the order taken, which is input order */
+    size_t n_held = 0;
     for (;;) {
         pthread_mutex_lock(&pl->mu);
-        chunk *c = NULL;
+        chunk *parse = NULL;
+        bool invert = false;
         for (;;) {
             if (pl->failed)
                 break;
-            if (pl->eof && pl->next_parse >= pl->n_chunks)
+            /* Inverting first keeps memory and the commit order moving. */
+            if (n_held > 0 && held[0]->state == SLOT_COMMITTED) {
+                invert = true;
                 break;
+            }
             chunk *cand = &pl->slots[pl->next_parse % pl->n_slots];
-            if (pl->next_parse < pl->next_fill && cand->state == SLOT_READY &&
-                cand->seq == pl->next_parse) {
-                c = cand;
-                c->state = SLOT_PARSING;
+            if (n_held < WORKER_AHEAD && pl->next_parse < pl->next_fill &&
+                cand->state == SLOT_READY && cand->seq == pl->next_parse) {
+                parse = cand;
+                parse->state = SLOT_PARSING;
                 pl->next_parse++;
                 break;
             }
-            pthread_cond_wait(&pl->cv, &pl->mu);
+            if (n_held == 0 && pl->eof && pl->next_parse >= pl->n_chunks)
+                break;
+            wait_timed(pl, n_held > 0 ? &pl->wait_worker_commit : &pl->wait_worker_chunk);
         }
         pthread_mutex_unlock(&pl->mu);
-        if (c == NULL)
-            break;
 
-        parse_chunk(parser, c);
-        pthread_mutex_lock(&pl->mu);
-        c->state = SLOT_PARSED;
-        pthread_cond_broadcast(&pl->cv);
-        while (c->state != SLOT_COMMITTED && !pl->failed)
-            pthread_cond_wait(&pl->cv, &pl->mu);
-        pthread_mutex_unlock(&pl->mu);
-        if (pl->failed)
+        if (parse != NULL) {
+            parse_chunk(parser, parse);
+            pthread_mutex_lock(&pl->mu);
+            parse->state = SLOT_PARSED;
+            pthread_cond_broadcast(&pl->cv);
+            pthread_mutex_unlock(&pl->mu);
+            held[n_held++] = parse;
+            continue;
+        }
+        if (!invert)
             break;
-
+        chunk *c = held[0];
+        memmove(held, held + 1, (n_held - 1) * sizeof *held);
+        n_held--;
         invert_chunk(inv, c);
         pthread_mutex_lock(&pl->mu);
         c->state = SLOT_EMPTY;
@@ -783,7 +813,7 @@ int idx_build_main(int argc, char **argv)
         pthread_mutex_lock(&pl.mu);
         while (!pl.failed && !(pl.eof && seq >= pl.n_chunks) &&
                !(c->seq == seq && c->state == SLOT_PARSED))
-            pthread_cond_wait(&pl.cv, &pl.mu);
+            wait_timed(&pl, &pl.wait_commit_parsed);
         bool stop = pl.failed || (pl.eof && seq >= pl.n_chunks);
         pthread_mutex_unlock(&pl.mu);
         if (stop)
@@ -912,6 +942,10 @@ int idx_build_main(int argc, char **argv)
                now_s() - t_merge, cpu_merge, n_ranges, cpu_s(), (unsigned long long)ids_spilled,
                (double)st.docs / secs,
                (double)pl.text_bytes / secs / 1e6);
+        printf(",\"waits\":{\"reader_slot\":%.3f,\"worker_chunk\":%.3f,\"worker_commit\":%.3f,"
+               "\"commit_parsed\":%.3f}",
+               pl.wait_reader_slot, pl.wait_worker_chunk, pl.wait_worker_commit,
+               pl.wait_commit_parsed);
         printf(",\"rejected_by_reason\":{");
         bool first = true;
         for (int k = 1; k < IDX_BAD_COUNT; k++)
