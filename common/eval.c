@@ -521,7 +521,7 @@ static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
             continue;
         uint32_t at = sc[j].own ? sgs_term_iter_advance(it, d) : it->doc;
         if (at == d) {
-            tf[j] = sgs_term_iter_tf(it);
+            tf[j] = sgs_term_iter_tf_one(it);
             lb += sgs_bm25_score(sc[j].idf, tf[j], nlb);
         }
     }
@@ -682,8 +682,8 @@ static inline void pend_add(const evaluator *ev, ranker *r, pend *pb, sgs_term_i
     pend_doc *p = &pb->v[pb->n++];
     sgs_term_iter *first = pb->ja == 0 ? a : b, *second = pb->ja == 0 ? b : a;
     p->doc = d;
-    p->tf[0] = sgs_term_iter_tf(first);
-    p->tf[1] = sgs_term_iter_tf(second);
+    p->tf[0] = sgs_term_iter_tf_one(first);
+    p->tf[1] = sgs_term_iter_tf_one(second);
     double bound = 0;
     bound += (double)sgs_term_iter_bound(first);
     bound += (double)sgs_term_iter_bound(second);

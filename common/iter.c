@@ -144,6 +144,7 @@ static uint32_t load_block(sgs_term_iter *it, uint32_t b)
     it->last = last;
     it->block_max = load_f32(skip + 8);
     it->tfs_ready = false;
+    it->tf_reads = 0;
     it->block_tf_bytes = in + doc_size;
     it->block_tf_bits = tf_bits;
     if (it->mark != NULL)
@@ -367,6 +368,7 @@ int sgs_term_iter_init(sgs_term_iter *it, sgs_iter_ctx *ctx, const sgs_term_entr
     it->popcnt = false;
 #endif
     it->tfs_ready = false;
+    it->tf_reads = 0;
     end_iter(it);
     const uint8_t *p = sgs_shard_term_postings_bytes(ctx->shard, e);
     if (p == NULL)

@@ -71,6 +71,7 @@ typedef struct sgs_term_iter {
     uint32_t last;       /* last doc of the decoded block */
     float block_max;     /* block max score of the decoded block */
     bool tfs_ready;      /* tfs holds the decoded block's tfs */
+    uint32_t tf_reads;   /* tfs of the decoded block read one by one */
     const uint8_t *block_tf_bytes;
     unsigned block_tf_bits;
 
@@ -183,6 +184,26 @@ static inline uint32_t sgs_term_iter_tf(sgs_term_iter *it)
     if (it->encoding == SGS_POSTINGS_BLOCKS) {
         if (!it->tfs_ready)
             sgs_term_iter_load_tfs(it);
+        return it->tfs[it->pos];
+    }
+    return sgs_term_iter_bitset_tf(it);
+}
+
+/* Tfs of a block read one by one before the whole block's are decoded. */
+#define SGS_ITER_TF_ONE_MAX 8u
+
+/* sgs_term_iter_tf(), for a cursor that reads few tfs of each block: the
+ * first SGS_ITER_TF_ONE_MAX of a block are read alone, without decoding the
+ * block's tfs; past them, the block's are decoded. */
+static inline uint32_t sgs_term_iter_tf_one(sgs_term_iter *it)
+{
+    if (it->encoding == SGS_POSTINGS_BLOCKS) {
+        if (it->tfs_ready)
+            return it->tfs[it->pos];
+        if (it->tf_reads++ < SGS_ITER_TF_ONE_MAX)
+            return sgs_unpack_one(it->block_tf_bytes, it->count, it->block_tf_bits, it->pos) +
+                   1;
+        sgs_term_iter_load_tfs(it);
         return it->tfs[it->pos];
     }
     return sgs_term_iter_bitset_tf(it);

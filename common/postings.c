@@ -126,6 +126,27 @@ void sgs_unpack_scalar(const uint8_t *in, size_t n, unsigned bits, uint32_t *out
         unpack_tail_scalar(in, n, bits, out);
 }
 
+uint32_t sgs_unpack_one(const uint8_t *in, size_t n, unsigned bits, size_t i)
+{
+    assert(n <= SGS_BLOCK_LEN && bits <= 32 && i < n);
+    if (bits == 0)
+        return 0;
+    uint32_t mask = low_mask(bits);
+    if (n == SGS_BLOCK_LEN) {
+        size_t j = i % 4, bit = (i / 4) * bits, w = bit / 32;
+        unsigned shift = bit % 32;
+        uint64_t x = load_le32(in + lane_word(w, j));
+        if (shift + bits > 32)
+            x |= (uint64_t)load_le32(in + lane_word(w + 1, j)) << 32;
+        return (uint32_t)(x >> shift) & mask;
+    }
+    size_t size = sgs_packed_size(n, bits), bit = i * bits, byte = bit / 8;
+    uint64_t x = 0;
+    for (size_t t = 0; t < 5 && byte + t < size; t++)
+        x |= (uint64_t)in[byte + t] << (8 * t);
+    return (uint32_t)(x >> (bit % 8)) & mask;
+}
+
 void sgs_delta_decode_scalar(uint32_t *vals, size_t n, uint32_t prev)
 {
     for (size_t i = 0; i < n; i++)

@@ -93,6 +93,10 @@ size_t sgs_block_max_bytes(void);
 void sgs_block_decode(const uint8_t *in, size_t n, uint32_t prev, unsigned doc_bits,
                       unsigned tf_bits, uint32_t *docs, uint32_t *tfs);
 
+/* Value i (< n) of sgs_unpack(in, n, bits, ...), read without unpacking the
+ * others; same layouts, same checked sizes. */
+uint32_t sgs_unpack_one(const uint8_t *in, size_t n, unsigned bits, size_t i);
+
 /* Scalar reference versions: simple code that defines the format, always
  * compiled, for tests and as the SGS_SIMD=scalar path. Same contracts as the
  * functions above. */

@@ -540,3 +540,30 @@ Test(postings, simd_kernels_match_scalar)
         }
     }
 }
+
+/* sgs_unpack_one reads each value exactly as sgs_unpack does, in both
+ * layouts (full block and tail), at every width. */
+Test(postings, unpack_one_matches_unpack)
+{
+    rng r = test_rng("unpack_one_matches_unpack");
+    uint32_t v[SGS_BLOCK_LEN], out[SGS_BLOCK_LEN];
+    uint8_t buf[16 * 32 + 8];
+    for (unsigned bits = 0; bits <= 32; bits++) {
+        for (size_t n = 1; n <= SGS_BLOCK_LEN; n++) {
+            size_t rounds = n == SGS_BLOCK_LEN ? 10 : 1;
+            for (size_t rep = 0; rep < rounds; rep++) {
+                fill_values(&r, v, n, bits);
+                memset(buf, 0xa5, sizeof buf);
+                size_t size = sgs_pack(v, n, bits, buf);
+                cr_assert_eq(size, sgs_packed_size(n, bits));
+                sgs_unpack(buf, n, bits, out);
+                for (size_t i = 0; i < n; i++) {
+                    uint32_t one = sgs_unpack_one(buf, n, bits, i);
+                    cr_assert_eq(one, out[i], "n %zu bits %u i %zu: %u, unpack %u", n, bits, i,
+                                 one, out[i]);
+                    cr_assert_eq(one, v[i] & mask_of(bits), "n %zu bits %u i %zu", n, bits, i);
+                }
+            }
+        }
+    }
+}
