@@ -80,6 +80,7 @@ struct sgs_http_server {
     sgs_evloop *loop;
     sgs_ev_io mhd_io;     /* the daemon's epoll descriptor */
     sgs_ev_timer mhd_timer; /* when MHD_run is due next */
+    bool run_again;       /* a completion asked for a run (set while one runs) */
     sgs_ev_io ctl_io;     /* eventfd: sgs_http_server_stop() asks the loop */
     _Atomic int ctl;      /* enum ext_ctl; writers: the stopper and the loop */
 };
@@ -375,7 +376,12 @@ void sgs_http_complete(sgs_http_request *req)
 /* Runs the daemon once and arms the timer for when it must run again. */
 static void ext_run(sgs_http_server *srv)
 {
+    srv->run_again = false;
     MHD_run(srv->daemon);
+    if (srv->run_again) { /* a completion during the run: once more this round */
+        sgs_evloop_timer_arm(srv->loop, &srv->mhd_timer, sgs_evloop_now(srv->loop));
+        return;
+    }
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(srv->daemon, &ms) != MHD_YES || ms > EXT_MAX_IDLE_MS)
         ms = EXT_MAX_IDLE_MS;
@@ -386,6 +392,7 @@ static void ext_run(sgs_http_server *srv)
 /* Makes the daemon run in this round, after the callback that asked. */
 static void ext_run_soon(sgs_http_server *srv)
 {
+    srv->run_again = true;
     sgs_evloop_timer_arm(srv->loop, &srv->mhd_timer, sgs_evloop_now(srv->loop));
 }
 
