@@ -274,7 +274,8 @@ def test_leaf_of_another_protocol_is_a_per_shard_protocol_mismatch(idx, cluster,
     root = cluster.root({0: [fake.url], 1: leaves[1], 2: leaves[2]}, wait=False)
     info = _wait_info(root, lambda i: all(r["ready"] for s in i["shards"][1:]
                                           for r in s["replicas"]) and
-                      (where == "wire" or i["shards"][0]["replicas"][0]["last_error"]),
+                      (i["shards"][0]["replicas"][0]["ready"] if where == "wire"
+                       else i["shards"][0]["replicas"][0]["last_error"]),
                       "shards 1 and 2 ready and the impostor probed")
     want = sum(Client(leaves[s][0].port).post("/v1/shard/search", json_body={
         "q": "t0 OR t1", "k": 0}).json["total"] for s in (1, 2))
