@@ -2,6 +2,7 @@
  * keep-alive, routing errors, body cap, in-flight bound, asynchronous
  * completion from other threads, per-thread state, draining stop. */
 #include "common/http_server.h"
+#include "tests/unit/raw_client.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -15,76 +16,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-typedef struct reply {
-    int status;
-    char head[4096];
-    char body[70000];
-    size_t body_len;
-} reply;
-
-static int dial(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return; /* the server may close early (body over the cap) */
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Reads one response (Content-Length framed). Returns 0, or -1 on EOF. */
-static int read_reply(int fd, reply *r)
-{
-    size_t got = 0;
-    char *end = NULL;
-    while (!end) {
-        if (got >= sizeof r->head - 1)
-            return -1;
-        ssize_t n = recv(fd, r->head + got, 1, 0);
-        if (n <= 0)
-            return -1;
-        got++;
-        r->head[got] = '\0';
-        end = strstr(r->head, "\r\n\r\n");
-    }
-    r->status = atoi(r->head + 9);
-    const char *cl = strcasestr(r->head, "\r\nContent-Length:");
-    size_t len = cl ? strtoul(cl + 17, NULL, 10) : 0;
-    cr_assert_lt(len, sizeof r->body);
-    r->body_len = 0;
-    while (r->body_len < len) {
-        ssize_t n = recv(fd, r->body + r->body_len, len - r->body_len, 0);
-        if (n <= 0)
-            return -1;
-        r->body_len += (size_t)n;
-    }
-    r->body[r->body_len] = '\0';
-    return 0;
-}
-
-static void roundtrip(uint16_t port, const char *request, reply *r)
-{
-    int fd = dial(port);
-    send_all(fd, request, strlen(request));
-    cr_assert_eq(read_reply(fd, r), 0, "no reply to %s", request);
-    close(fd);
-}
 
 /* ---- handlers ---- */
 

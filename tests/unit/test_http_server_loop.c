@@ -4,6 +4,7 @@
  * keep-alive, the idle timeout, the connection limit's backlog and the
  * draining stop (called from another thread while the loop runs) hold. */
 #include "common/http_server.h"
+#include "tests/unit/raw_client.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -16,70 +17,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-
-typedef struct reply {
-    int status;
-    char head[4096];
-    char body[4096];
-    size_t body_len;
-} reply;
-
-static int dial(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-static void send_str(int fd, const char *s)
-{
-    size_t len = strlen(s);
-    while (len > 0) {
-        ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return;
-        s += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Reads one Content-Length framed response. 0, or -1 on EOF or timeout. */
-static int read_reply(int fd, reply *r)
-{
-    size_t got = 0;
-    char *end = NULL;
-    while (!end) {
-        if (got >= sizeof r->head - 1)
-            return -1;
-        ssize_t n = recv(fd, r->head + got, 1, 0);
-        if (n <= 0)
-            return -1;
-        got++;
-        r->head[got] = '\0';
-        end = strstr(r->head, "\r\n\r\n");
-    }
-    r->status = atoi(r->head + 9);
-    const char *cl = strcasestr(r->head, "\r\nContent-Length:");
-    size_t len = cl ? strtoul(cl + 17, NULL, 10) : 0;
-    cr_assert_lt(len, sizeof r->body);
-    r->body_len = 0;
-    while (r->body_len < len) {
-        ssize_t n = recv(fd, r->body + r->body_len, len - r->body_len, 0);
-        if (n <= 0)
-            return -1;
-        r->body_len += (size_t)n;
-    }
-    r->body[r->body_len] = '\0';
-    return 0;
-}
 
 /* ---- the loop and its handlers ---- */
 
@@ -196,6 +133,16 @@ static void stop(sgs_http_server *srv, unsigned want_left)
     cr_assert(!atomic_load(&off_loop), "a handler ran off the loop thread");
 }
 
+/* Opens n connections to port, each sending request, and leaves the
+ * replies unread; the caller closes fds[0..n). */
+static void dial_each(uint16_t port, int *fds, int n, const char *request)
+{
+    for (int i = 0; i < n; i++) {
+        fds[i] = dial(port);
+        send_str(fds[i], request);
+    }
+}
+
 Test(http_server_loop, keep_alive_answers_done_pending_and_sync_requests)
 {
     sgs_http_server *srv = start(10, 0, 2);
@@ -225,10 +172,7 @@ Test(http_server_loop, many_connections_with_pending_requests_all_answer)
     sgs_http_server *srv = start(10, 0, 1);
     enum { N = 32 };
     int fds[N];
-    for (int i = 0; i < N; i++) {
-        fds[i] = dial(sgs_http_server_port(srv));
-        send_str(fds[i], "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
-    }
+    dial_each(sgs_http_server_port(srv), fds, N, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
     for (int i = 0; i < N; i++) {
         reply r;
         cr_assert_eq(read_reply(fds[i], &r), 0, "connection %d got no reply", i);
@@ -270,10 +214,7 @@ Test(http_server_loop, idle_connections_time_out_and_the_backlog_past_the_limit_
     sgs_http_server *srv = start(1, 4, 1);
     enum { N = 10 };
     int fds[N];
-    for (int i = 0; i < N; i++) {
-        fds[i] = dial(sgs_http_server_port(srv));
-        send_str(fds[i], "GET /now HTTP/1.1\r\n");
-    }
+    dial_each(sgs_http_server_port(srv), fds, N, "GET /now HTTP/1.1\r\n");
     /* Each half request is closed after the 1 s timeout, those past the
      * limit of 4 once they are accepted (the client waits 5 s at most). */
     for (int i = 0; i < N; i++) {
