@@ -136,38 +136,41 @@ Test(hedge_budget, capacity_follows_the_request_rate)
     cr_assert_eq(taken, (int)ROOT_HEDGE_BURST);
 }
 
-Test(replica_choice, two_replicas_a_stalled_one_gets_only_exploration)
+/* Two replicas, one loaded: distinct draws keep new work off the dearer
+ * one except the uniform exploration picks. Each row is replica 0's state
+ * (replica 1 as setup() leaves it but for its in_flight) and the bounds
+ * of its share of 16000 picks, both exclusive. */
+Test(replica_choice, a_loaded_replica_gets_only_exploration_until_it_recovers)
 {
-    /* One replica frozen: its in-flight count grows, its estimate rises.
-     * Distinct draws keep new work off it except the uniform picks. */
-    setup(2, 1);
-    reps[0].in_flight = 3;
-    reps[0].ewma_us = 3000;
-    int n0 = 0;
-    for (int i = 0; i < 16000; i++)
-        n0 += root_pick_replica(&r, &shard, 0, -1) == 0;
-    cr_assert(n0 > 250 && n0 < 1000, "stalled replica chosen %d of 16000", n0);
-}
-
-Test(replica_choice, a_beaten_replica_counts_as_loaded_after_its_cancel)
-{
-    /* A hedge beat replica 0: its stuck sub-request was cancelled, so its
-     * in_flight is back to 0 while the healthy replica has one in flight and
-     * the same estimate. The lost count keeps replica 0 the dearer one: only
-     * exploration reaches it (without it, 0 would win every distinct pair). */
-    setup(2, 1);
-    reps[0].lost = 2;
-    reps[1].in_flight = 1;
-    int n0 = 0;
-    for (int i = 0; i < 16000; i++)
-        n0 += root_pick_replica(&r, &shard, 0, -1) == 0;
-    cr_assert(n0 > 250 && n0 < 1000, "beaten replica chosen %d of 16000", n0);
-    /* It answered again (lost back to 0): it is the cheaper one once more. */
-    reps[0].lost = 0;
-    n0 = 0;
-    for (int i = 0; i < 16000; i++)
-        n0 += root_pick_replica(&r, &shard, 0, -1) == 0;
-    cr_assert(n0 > 15000, "recovered replica chosen %d of 16000", n0);
+    static const struct {
+        const char *what;
+        uint32_t in_flight0, lost0;
+        double ewma0_us;
+        uint32_t in_flight1;
+        int above, below;
+    } cases[] = {
+        /* Frozen: its in-flight count grows, its estimate rises. */
+        {"stalled", 3, 0, 3000, 0, 250, 1000},
+        /* A hedge beat it: its stuck sub-request was cancelled, so its
+         * in_flight is back to 0 while the healthy replica has one in
+         * flight and the same estimate. The lost count keeps it the
+         * dearer one (without it, it would win every distinct pair). */
+        {"beaten", 0, 2, 100, 1, 250, 1000},
+        /* It answered again (lost back to 0): the cheaper one once more. */
+        {"recovered", 0, 0, 100, 1, 15000, 16001},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        setup(2, 1);
+        reps[0].in_flight = cases[c].in_flight0;
+        reps[0].lost = cases[c].lost0;
+        reps[0].ewma_us = cases[c].ewma0_us;
+        reps[1].in_flight = cases[c].in_flight1;
+        int n0 = 0;
+        for (int i = 0; i < 16000; i++)
+            n0 += root_pick_replica(&r, &shard, 0, -1) == 0;
+        cr_assert(n0 > cases[c].above && n0 < cases[c].below, "%s replica chosen %d of 16000",
+                  cases[c].what, n0);
+    }
 }
 
 static sgs_wire_hit hit(const char *id, double score)
