@@ -19,6 +19,8 @@ struct sgs_evloop {
     sgs_ev_io wake_io;
     void (*wake_fn)(void *ctx);
     void *wake_ctx;
+    sgs_ev_wake *wakes;     /* sgs_evloop_wake_add()ed watchers */
+    sgs_ev_wake *wake_next; /* the next to run while wake_ready() walks wakes */
     _Atomic int wake_pending; /* writers: sgs_evloop_wake (1), the loop (0) */
     _Atomic int stop;         /* writer: sgs_evloop_stop */
     uint64_t now_ns;
@@ -121,6 +123,11 @@ static void wake_ready(sgs_ev_io *io, uint32_t events)
     atomic_store(&l->wake_pending, 0);
     if (l->wake_fn)
         l->wake_fn(l->wake_ctx);
+    for (sgs_ev_wake *w = l->wakes; w; w = l->wake_next) {
+        l->wake_next = w->next;
+        w->fn(w);
+    }
+    l->wake_next = NULL;
 }
 
 sgs_evloop *sgs_evloop_new(sgs_err *err)
@@ -194,6 +201,24 @@ void sgs_evloop_on_wake(sgs_evloop *l, void (*fn)(void *ctx), void *ctx)
 {
     l->wake_fn = fn;
     l->wake_ctx = ctx;
+}
+
+void sgs_evloop_wake_add(sgs_evloop *l, sgs_ev_wake *w, sgs_ev_wake_fn fn)
+{
+    w->fn = fn;
+    w->next = l->wakes;
+    l->wakes = w;
+}
+
+void sgs_evloop_wake_del(sgs_evloop *l, sgs_ev_wake *w)
+{
+    for (sgs_ev_wake **p = &l->wakes; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    if (l->wake_next == w)
+        l->wake_next = w->next;
 }
 
 void sgs_evloop_wake(sgs_evloop *l)

@@ -38,6 +38,16 @@ struct sgs_ev_timer {
     sgs_ev_timer_fn fn;
 };
 
+/* A wake-up watcher: a function run on the loop thread after every
+ * sgs_evloop_wake(), for a module that shares a loop it does not own.
+ * Caller storage; both fields are private once added. */
+typedef struct sgs_ev_wake sgs_ev_wake;
+typedef void (*sgs_ev_wake_fn)(sgs_ev_wake *w);
+struct sgs_ev_wake {
+    sgs_ev_wake_fn fn;
+    sgs_ev_wake *next;
+};
+
 /* A new loop (epoll instance and eventfd). NULL and err set (SGS_EIO naming
  * the call). Free with sgs_evloop_free(). */
 sgs_evloop *sgs_evloop_new(sgs_err *err);
@@ -70,11 +80,22 @@ void sgs_evloop_timer_cancel(sgs_evloop *l, sgs_ev_timer *t);
 /* True while t is armed. */
 bool sgs_ev_timer_armed(const sgs_ev_timer *t);
 
-/* Sets the function run on the loop thread after sgs_evloop_wake(). */
+/* Sets the loop owner's function run on the loop thread after
+ * sgs_evloop_wake(). */
 void sgs_evloop_on_wake(sgs_evloop *l, void (*fn)(void *ctx), void *ctx);
 
-/* Any thread: makes the loop run its wake function soon. Wakes coalesce:
- * every wake before the function starts is served by that one run. */
+/* Also runs fn(w) on the loop thread after every sgs_evloop_wake(), after
+ * the owner's function. w must stay put until sgs_evloop_wake_del(). */
+void sgs_evloop_wake_add(sgs_evloop *l, sgs_ev_wake *w, sgs_ev_wake_fn fn);
+
+/* Stops running w's function (a no-op when w is not added); a wake
+ * function may delete any watcher, its own included. */
+void sgs_evloop_wake_del(sgs_evloop *l, sgs_ev_wake *w);
+
+/* Any thread: makes the loop run its wake functions soon. Wakes coalesce:
+ * every wake before the functions start is served by that one run, so each
+ * function checks its own state (written before the wake, read with
+ * seq_cst: the loop clears its pending flag before running them). */
 void sgs_evloop_wake(sgs_evloop *l);
 
 /* Any thread: makes sgs_evloop_run() return after the current round. */

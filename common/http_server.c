@@ -2,7 +2,8 @@
  * under a cap, routing, the in-flight bound, suspend/resume for pending
  * answers, lazily created per-thread state, quiesce-and-drain stop, and the
  * external-loop mode (the daemon's epoll descriptor watched by an sgs_evloop,
- * MHD_run called from it; stop requests reach the loop through an eventfd). */
+ * MHD_run called from it; stop requests reach the loop through its wake-up,
+ * an sgs_ev_wake watcher). */
 #include "common/http_server.h"
 
 #include <arpa/inet.h>
@@ -18,7 +19,6 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,7 +81,7 @@ struct sgs_http_server {
     sgs_ev_io mhd_io;     /* the daemon's epoll descriptor */
     sgs_ev_timer mhd_timer; /* when MHD_run is due next */
     bool run_again;       /* a completion asked for a run (set while one runs) */
-    sgs_ev_io ctl_io;     /* eventfd: sgs_http_server_stop() asks the loop */
+    sgs_ev_wake ctl_wake; /* sgs_http_server_stop() wakes the loop to read ctl */
     _Atomic int ctl;      /* enum ext_ctl; writers: the stopper and the loop */
 };
 
@@ -407,14 +407,13 @@ static void ext_mhd_timer(sgs_ev_timer *t)
     ext_run((sgs_http_server *)((char *)t - offsetof(sgs_http_server, mhd_timer)));
 }
 
-static void ext_ctl_ready(sgs_ev_io *io, uint32_t events)
+/* Runs after every wake of the loop (the loop's owner wakes it too), so it
+ * acts only on a step asked and not yet done. ctl is read seq_cst, as
+ * sgs_evloop_wake() requires of state written before a wake. */
+static void ext_ctl_wake(sgs_ev_wake *w)
 {
-    (void)events;
-    sgs_http_server *srv = (sgs_http_server *)((char *)io - offsetof(sgs_http_server, ctl_io));
-    uint64_t v;
-    ssize_t unused = read(srv->ctl_io.fd, &v, sizeof v);
-    (void)unused;
-    int ctl = atomic_load_explicit(&srv->ctl, memory_order_acquire);
+    sgs_http_server *srv = (sgs_http_server *)((char *)w - offsetof(sgs_http_server, ctl_wake));
+    int ctl = atomic_load(&srv->ctl);
     if (ctl == CTL_QUIESCE) {
         MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
         if (lfd != MHD_INVALID_SOCKET)
@@ -424,44 +423,34 @@ static void ext_ctl_ready(sgs_ev_io *io, uint32_t events)
     } else if (ctl == CTL_DETACH) {
         sgs_evloop_io_del(srv->loop, &srv->mhd_io);
         sgs_evloop_timer_cancel(srv->loop, &srv->mhd_timer);
-        sgs_evloop_io_del(srv->loop, &srv->ctl_io);
+        sgs_evloop_wake_del(srv->loop, &srv->ctl_wake);
         atomic_store_explicit(&srv->ctl, CTL_DETACHED, memory_order_release);
     }
 }
 
-/* Stopper side: asks the loop for step `ask` and waits until it is `done`. */
+/* Stopper side (any thread): asks the loop for step `ask` and waits until
+ * it is `done`. */
 static void ext_ask(sgs_http_server *srv, int ask, int done)
 {
-    atomic_store_explicit(&srv->ctl, ask, memory_order_release);
-    uint64_t one = 1;
-    ssize_t unused = write(srv->ctl_io.fd, &one, sizeof one);
-    (void)unused;
+    atomic_store(&srv->ctl, ask);
+    sgs_evloop_wake(srv->loop);
     while (atomic_load_explicit(&srv->ctl, memory_order_acquire) != done) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
 }
 
-/* Registers the daemon's epoll descriptor and the stop eventfd in the loop. */
+/* Registers the daemon's epoll descriptor and the stop watcher in the loop. */
 static int ext_attach(sgs_http_server *srv, sgs_err *err)
 {
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     if (di == NULL || di->epoll_fd < 0)
         return sgs_err_set(err, SGS_EIO, "libmicrohttpd has no epoll descriptor");
-    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd < 0)
-        return sgs_err_set(err, SGS_EIO, "eventfd: %s", strerror(errno));
     sgs_ev_timer_init(&srv->mhd_timer, ext_mhd_timer);
-    if (sgs_evloop_io_add(srv->loop, &srv->ctl_io, efd, EPOLLIN, ext_ctl_ready, err) != 0) {
-        close(efd);
-        return err->code;
-    }
     if (sgs_evloop_io_add(srv->loop, &srv->mhd_io, di->epoll_fd, EPOLLIN, ext_mhd_ready, err) !=
-        0) {
-        sgs_evloop_io_del(srv->loop, &srv->ctl_io);
-        close(efd);
+        0)
         return err->code;
-    }
+    sgs_evloop_wake_add(srv->loop, &srv->ctl_wake, ext_ctl_wake);
     sgs_evloop_timer_arm(srv->loop, &srv->mhd_timer, sgs_now_ns());
     return 0;
 }
@@ -823,7 +812,6 @@ unsigned sgs_http_server_stop(sgs_http_server *srv, unsigned drain_ms)
     if (srv->loop) {
         /* The loop lets go of the daemon; from here this thread runs it. */
         ext_ask(srv, CTL_DETACH, CTL_DETACHED);
-        close(srv->ctl_io.fd);
     }
     MHD_stop_daemon(srv->daemon);
     thread_slot *slot = srv->slots;

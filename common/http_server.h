@@ -31,7 +31,9 @@
  *     own. Its epoll descriptor is watched by that loop, and every callback,
  *     handler and sgs_http_complete() call runs on the loop's thread. A
  *     completion makes the daemon run again in the same loop round, so the
- *     answer is written without any wake-up between threads. */
+ *     answer is written without any wake-up between threads. Only
+ *     sgs_http_server_stop() wakes the loop (sgs_evloop_wake(), through an
+ *     sgs_ev_wake watcher), which runs the loop owner's wake function too. */
 #ifndef SGS_COMMON_HTTP_SERVER_H
 #define SGS_COMMON_HTTP_SERVER_H
 

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,5 +373,51 @@ Test(evloop, wakes_coalesce_and_arrive)
     sgs_evloop_wake(l);
     sgs_evloop_run_once(l, 1000);
     cr_assert_eq(woke, before + 1);
+    sgs_evloop_free(l);
+}
+
+typedef struct counted_wake {
+    sgs_ev_wake w;
+    int runs;
+    sgs_evloop *l;
+    struct counted_wake *del; /* deleted by this one's function when set */
+} counted_wake;
+
+static void count_wake(sgs_ev_wake *w)
+{
+    counted_wake *c = (counted_wake *)((char *)w - offsetof(counted_wake, w));
+    c->runs++;
+    if (c->del)
+        sgs_evloop_wake_del(c->l, &c->del->w);
+}
+
+Test(evloop, wake_watchers_run_after_each_wake_until_deleted)
+{
+    sgs_err e = {0};
+    sgs_evloop *l = sgs_evloop_new(&e);
+    cr_assert_not_null(l, "%s", e.msg);
+    int woke = 0;
+    sgs_evloop_on_wake(l, on_wake, &woke);
+    /* Added a, b, c: they run c, b, a. c deletes b before b's turn; a
+     * deletes itself. */
+    counted_wake a = {.l = l}, b = {.l = l}, c = {.l = l};
+    a.del = &a;
+    c.del = &b;
+    sgs_evloop_wake_add(l, &a.w, count_wake);
+    sgs_evloop_wake_add(l, &b.w, count_wake);
+    sgs_evloop_wake_add(l, &c.w, count_wake);
+    sgs_evloop_wake(l);
+    sgs_evloop_run_once(l, 1000);
+    cr_assert_eq(woke, 1);
+    cr_assert_eq(a.runs, 1);
+    cr_assert_eq(b.runs, 0, "b was deleted before its turn");
+    cr_assert_eq(c.runs, 1);
+    c.del = NULL;
+    sgs_evloop_wake(l);
+    sgs_evloop_run_once(l, 1000);
+    cr_assert_eq(woke, 2);
+    cr_assert_eq(a.runs, 1, "a deleted itself");
+    cr_assert_eq(b.runs, 0);
+    cr_assert_eq(c.runs, 2);
     sgs_evloop_free(l);
 }
