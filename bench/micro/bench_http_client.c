@@ -90,11 +90,7 @@ int main(int argc, char **argv)
     sgs_buf body;
     if (bench_client_setup(argc, argv, &args, &body) != 0)
         return 1;
-    long n = args.requests;
-    int conns = args.connections;
-    int port = args.port;
-    struct sockaddr_in sa = args.addr;
-    snprintf(host_header, sizeof host_header, "127.0.0.1:%u", ntohs(sa.sin_port));
+    snprintf(host_header, sizeof host_header, "127.0.0.1:%u", ntohs(args.addr.sin_port));
     sgs_err err = {0};
     sgs_buf_init(&request);
     sgs_http_format_request(&request, "POST", host_header, "/v1/shard/search",
@@ -102,35 +98,32 @@ int main(int argc, char **argv)
                             SGS_WIRE_CONTENT_TYPE, body.data, body.len);
 
     loop = sgs_evloop_new(&err);
-    bconn *cs = calloc((size_t)conns, sizeof *cs);
-    for (int i = 0; i < conns; i++) {
+    bconn *cs = calloc((size_t)args.connections, sizeof *cs);
+    for (int i = 0; i < args.connections; i++) {
         sgs_http_conn_init(&cs[i].http, 1u << 24);
-        if (sgs_http_conn_connect(&cs[i].http, (struct sockaddr *)&sa, sizeof sa, &err) != 0 ||
+        if (sgs_http_conn_connect(&cs[i].http, (struct sockaddr *)&args.addr, sizeof args.addr,
+                                  &err) != 0 ||
             sgs_evloop_io_add(loop, &cs[i].io, cs[i].http.fd, EPOLLOUT, ready, &err) != 0) {
             fprintf(stderr, "connect: %s\n", err.msg);
             return 1;
         }
     }
     /* Warm up (connects, first buffers), then measure. */
-    remaining = conns * 10;
-    for (int i = 0; i < conns; i++)
+    remaining = args.connections * 10;
+    for (int i = 0; i < args.connections; i++)
         issue(&cs[i]);
-    while (done + failed < conns * 10 && failed == 0)
+    while (done + failed < args.connections * 10 && failed == 0)
         sgs_evloop_run_once(loop, 1000);
     done = failed = 0;
-    remaining = n;
+    remaining = args.requests;
     uint64_t cpu0 = thread_cpu_ns(), wall0 = sgs_now_ns();
-    for (int i = 0; i < conns; i++)
+    for (int i = 0; i < args.connections; i++)
         issue(&cs[i]);
-    while (done + failed < n && failed == 0)
+    while (done + failed < args.requests && failed == 0)
         sgs_evloop_run_once(loop, 1000);
     uint64_t cpu = thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
-    printf("{\"bench\":\"http_client\",\"target\":\"%s\",\"requests\":%ld,\"connections\":%d,"
-           "\"failed\":%ld,\"client_cpu_us_per_request\":%.2f,\"wall_us_per_request\":%.2f,"
-           "\"requests_per_s\":%.0f}\n",
-           port ? "sgs-leaf" : "trivial", done, conns, failed, (double)cpu / 1000.0 / (double)done,
-           (double)wall / 1000.0 / (double)done, (double)done * 1e9 / (double)wall);
-    for (int i = 0; i < conns; i++)
+    bench_client_report("http_client", NULL, &args, done, failed, cpu, wall);
+    for (int i = 0; i < args.connections; i++)
         sgs_http_conn_fini(&cs[i].http);
     free(cs);
     sgs_evloop_free(loop);

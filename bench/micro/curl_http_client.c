@@ -145,11 +145,7 @@ int main(int argc, char **argv)
     bench_client_args args;
     if (bench_client_setup(argc, argv, &args, &body) != 0)
         return 1;
-    long n = args.requests;
-    int conns = args.connections;
-    int port = args.port;
-    struct sockaddr_in sa = args.addr;
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/shard/search", ntohs(sa.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/shard/search", ntohs(args.addr.sin_port));
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     headers = curl_slist_append(headers, "Accept:");
@@ -161,10 +157,10 @@ int main(int argc, char **argv)
     ep = epoll_create1(0);
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conns);
-    bhandle *hs = calloc((size_t)conns, sizeof *hs);
-    for (int i = 0; i < conns; i++) {
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)args.connections);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)args.connections);
+    bhandle *hs = calloc((size_t)args.connections, sizeof *hs);
+    for (int i = 0; i < args.connections; i++) {
         CURL *e = curl_easy_init();
         hs[i].easy = e;
         curl_easy_setopt(e, CURLOPT_URL, url);
@@ -179,26 +175,22 @@ int main(int argc, char **argv)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     }
     /* Warm up (connects, caches), then measure. */
-    remaining = conns * 10L;
-    for (int i = 0; i < conns; i++)
+    remaining = args.connections * 10L;
+    for (int i = 0; i < args.connections; i++)
         issue(&hs[i]);
-    run_until(conns * 10L);
+    run_until(args.connections * 10L);
     done = failed = 0;
-    remaining = n;
+    remaining = args.requests;
     uint64_t cpu0 = thread_cpu_ns(), wall0 = sgs_now_ns();
-    for (int i = 0; i < conns; i++)
+    for (int i = 0; i < args.connections; i++)
         issue(&hs[i]);
-    run_until(n);
+    run_until(args.requests);
     uint64_t cpu = thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
-    printf("{\"bench\":\"curl_http_client\",\"client\":\"libcurl %s multi_socket\","
-           "\"target\":\"%s\",\"requests\":%ld,\"connections\":%d,"
-           "\"failed\":%ld,\"client_cpu_us_per_request\":%.2f,\"wall_us_per_request\":%.2f,"
-           "\"requests_per_s\":%.0f}\n",
-           curl_version_info(CURLVERSION_NOW)->version, port ? "sgs-leaf" : "trivial", done, conns,
-           failed, done ? (double)cpu / 1000.0 / (double)done : 0.0,
-           done ? (double)wall / 1000.0 / (double)done : 0.0,
-           wall ? (double)done * 1e9 / (double)wall : 0.0);
-    for (int i = 0; i < conns; i++)
+    char client[64];
+    snprintf(client, sizeof client, "libcurl %s multi_socket",
+             curl_version_info(CURLVERSION_NOW)->version);
+    bench_client_report("curl_http_client", client, &args, done, failed, cpu, wall);
+    for (int i = 0; i < args.connections; i++)
         curl_easy_cleanup(hs[i].easy);
     free(hs);
     curl_multi_cleanup(multi);

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -118,6 +119,25 @@ static int bench_client_setup(int argc, char **argv, bench_client_args *a, sgs_b
     sgs_wire_encode_request_bin(q, 10, 1000, body);
     sgs_arena_fini(&arena);
     return 0;
+}
+
+/* Prints the run's one JSON line: bench, then client when not NULL, the
+ * target (a leaf when a port was given, else the trivial server), counts and
+ * client CPU, wall time per request and the rate over the measured part
+ * (cpu_ns and wall_ns; each ratio is 0 when its divisor is). */
+static void bench_client_report(const char *bench, const char *client, const bench_client_args *a,
+                                long done, long failed, uint64_t cpu_ns, uint64_t wall_ns)
+{
+    printf("{\"bench\":\"%s\",", bench);
+    if (client)
+        printf("\"client\":\"%s\",", client);
+    printf("\"target\":\"%s\",\"requests\":%ld,\"connections\":%d,"
+           "\"failed\":%ld,\"client_cpu_us_per_request\":%.2f,\"wall_us_per_request\":%.2f,"
+           "\"requests_per_s\":%.0f}\n",
+           a->port ? "sgs-leaf" : "trivial", done, a->connections, failed,
+           done ? (double)cpu_ns / 1000.0 / (double)done : 0.0,
+           done ? (double)wall_ns / 1000.0 / (double)done : 0.0,
+           wall_ns ? (double)done * 1e9 / (double)wall_ns : 0.0);
 }
 
 #endif
