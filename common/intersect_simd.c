@@ -17,6 +17,30 @@
 #endif
 
 #if defined(__SSE2__)
+/* The tail of a window compare, for windows of lanes docs at ad + *i and
+ * bd + *j: with hit (bit p set when ad[*i + p] is in the other window) not
+ * 0, moves *i and *j onto the first shared doc and returns true; else moves
+ * on the window with the smaller last doc (both on a tie) and returns
+ * false. */
+static inline __attribute__((always_inline)) bool window_step(const uint32_t *ad,
+                                                              const uint32_t *bd, unsigned hit,
+                                                              uint32_t lanes, uint32_t *i,
+                                                              uint32_t *j)
+{
+    if (__builtin_expect(hit != 0, 0)) {
+        uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[*i + p], q = 0;
+        while (bd[*j + q] != u)
+            q++;
+        *i += p;
+        *j += q;
+        return true;
+    }
+    uint32_t am = ad[*i + lanes - 1], bm = bd[*j + lanes - 1];
+    *i += am <= bm ? lanes : 0;
+    *j += bm <= am ? lanes : 0;
+    return false;
+}
+
 /* W = 4. Inlined into both entry points below. */
 static inline __attribute__((always_inline)) bool shared_sse2(const uint32_t *ad, uint32_t na,
                                                               const uint32_t *bd, uint32_t nb,
@@ -32,17 +56,11 @@ static inline __attribute__((always_inline)) bool shared_sse2(const uint32_t *ad
         __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
         unsigned hit = (unsigned)_mm_movemask_ps(
             _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
-        if (__builtin_expect(hit != 0, 0)) {
-            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
-            while (bd[j + q] != u)
-                q++;
-            *pi = i + p;
-            *pj = j + q;
+        if (window_step(ad, bd, hit, 4, &i, &j)) {
+            *pi = i;
+            *pj = j;
             return true;
         }
-        uint32_t am = ad[i + 3], bm = bd[j + 3];
-        i += am <= bm ? 4 : 0;
-        j += bm <= am ? 4 : 0;
     }
     *pi = i;
     *pj = j;
@@ -87,17 +105,11 @@ __attribute__((target("avx2"))) bool sgs_intersect_shared_avx2(const uint32_t *a
             _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r7)));
         __m256i m = _mm256_or_si256(_mm256_or_si256(m0, m1), _mm256_or_si256(m2, m3));
         unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
-        if (__builtin_expect(hit != 0, 0)) {
-            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
-            while (bd[j + q] != u)
-                q++;
-            *pi = i + p;
-            *pj = j + q;
+        if (window_step(ad, bd, hit, 8, &i, &j)) {
+            *pi = i;
+            *pj = j;
             return true;
         }
-        uint32_t am = ad[i + 7], bm = bd[j + 7];
-        i += am <= bm ? 8 : 0;
-        j += bm <= am ? 8 : 0;
     }
     *pi = i;
     *pj = j;
