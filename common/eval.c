@@ -27,81 +27,22 @@
  * to the k-th score is still scored: a tie may win on the external id.
  *
  * Two root shapes have their own paths (evaluate()): an AND of TERMs and
- * NOT TERMs leapfrogs on the posting cursors directly (flat_and); an OR of
- * TERMs counts its union in a bitmap of the shard and ranks with MaxScore
- * (maxscore_or), the bitmap filled by the MaxScore cursors themselves as
- * they decode. Every other tree takes the general walk (walk_tree). The
- * differential tests in tests/unit/test_eval.c cover all three. */
+ * NOT TERMs leapfrogs on the posting cursors directly (sgs_eval_flat_and,
+ * eval_and.c); an OR of TERMs counts its union in a bitmap of the shard
+ * (eval_count.c) and ranks with MaxScore (sgs_eval_maxscore_or, eval_or.c),
+ * the bitmap filled by the MaxScore cursors themselves as they decode. Every
+ * other tree takes the general walk (walk_tree). The differential tests in
+ * tests/unit/test_eval.c cover all three. This file holds the cursor tree,
+ * the scorers, the single-term paths, the walk and the choice of path;
+ * eval_internal.h lists the others. */
 #include "common/eval.h"
 
 #include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#elif defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
-#include "common/bm25.h"
-#include "common/iter.h"
-#include "common/simd.h"
-#include "common/topk.h"
-
-/* Relative widening of stored float maxima: the shard verifier accepts
- * maxima up to 1e-6 below a recomputed score, and the bound is a sum. */
-#define BOUND_SLACK (1.0 + 1e-5)
-
-/* How many postings ahead the ranking walks prefetch length codes (8), and
- * MaxScore the lengths themselves (4 measured best of 0, 4, 8, 16 on the 1M
- * synthetic shard). */
-#define PF_AHEAD 8u
-#define MS_PF_AHEAD 4u
-
-/* merge_and() leads an AND when the second rarest list is at most this many
- * times longer than the rarest (beyond it, galloping past the longer list's
- * postings beats stepping through them). */
-#define MERGE_MAX_RATIO 16u
-
-typedef enum { N_EMPTY, N_ALL, N_TERM, N_AND, N_OR, N_COMPL } nkind;
-
-typedef struct enode enode;
-struct enode {
-    nkind kind;
-    uint32_t doc;    /* current doc, SGS_ITER_END when done */
-    uint64_t cost;   /* an upper bound of the docs it matches */
-    sgs_term_iter *it; /* TERM */
-    sgs_term_entry e;  /* TERM: its entry, to open more cursors on it */
-    int32_t pos_term;  /* TERM: index among the positive terms; -1 under a NOT */
-    enode **kids;      /* AND: positive children, cheapest first; OR; COMPL: one */
-    uint32_t n_kids;
-    enode **excl; /* AND: children under a NOT */
-    uint32_t n_excl;
-};
-
-typedef struct scorer {
-    sgs_term_iter *it; /* NULL when the shard lacks the term */
-    bool own;          /* advanced by the scorer (else positioned by the tree) */
-    double idf;
-} scorer;
-
-typedef struct evaluator {
-    sgs_iter_ctx ctx;
-    const sgs_shard *s;
-    sgs_arena *a;
-    uint32_t n_docs;
-    const sgs_query_node **pos; /* distinct positive terms, score order */
-    uint32_t n_pos;
-    int64_t *pos_entry; /* per positive term: its entry index, -1 absent, -2 not looked up */
-    uint64_t corpus_n_docs;
-    double avg_len;
-    const uint8_t *doc_lengths;
-    const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
-    const double *norm_lb;    /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
-    sgs_simd_level simd;      /* the kernels allowed (sgs_simd_active()) */
-} evaluator;
+#include "common/eval_internal.h"
 
 /* ---- match cursors ------------------------------------------------------- */
 
-static uint32_t node_next(evaluator *ev, enode *n);
 static uint32_t node_advance(evaluator *ev, enode *n, uint32_t target);
 
 /* AND: from the lead standing on d, the first doc >= d every positive child
@@ -124,7 +65,7 @@ again:
         enode *x = n->excl[i];
         uint32_t xd = x->doc < d ? node_advance(ev, x, d) : x->doc;
         if (xd == d) {
-            d = node_next(ev, lead);
+            d = sgs_eval_node_next(ev, lead);
             goto again;
         }
     }
@@ -161,7 +102,7 @@ static uint32_t all_at(evaluator *ev, enode *n, uint32_t d)
     return n->doc = d;
 }
 
-static uint32_t node_next(evaluator *ev, enode *n)
+uint32_t sgs_eval_node_next(evaluator *ev, enode *n)
 {
     uint32_t d = n->doc;
     if (d == SGS_ITER_END)
@@ -170,11 +111,11 @@ static uint32_t node_next(evaluator *ev, enode *n)
     case N_TERM:
         return n->doc = sgs_term_iter_next(n->it);
     case N_AND:
-        return and_settle(ev, n, node_next(ev, n->kids[0]));
+        return and_settle(ev, n, sgs_eval_node_next(ev, n->kids[0]));
     case N_OR:
         for (uint32_t i = 0; i < n->n_kids; i++)
             if (n->kids[i]->doc == d)
-                node_next(ev, n->kids[i]);
+                sgs_eval_node_next(ev, n->kids[i]);
         return or_min(n);
     case N_COMPL:
         return compl_find(ev, n, d + 1);
@@ -434,34 +375,7 @@ static scorer *make_scorers(evaluator *ev, const enode *root)
     return sc;
 }
 
-/* An upper bound of d's score (before BOUND_SLACK). */
-static double bound_doc(const evaluator *ev, const scorer *sc, uint32_t d)
-{
-    double b = 0;
-    for (uint32_t j = 0; j < ev->n_pos; j++) {
-        const sgs_term_iter *it = sc[j].it;
-        if (it == NULL)
-            continue;
-        if (sc[j].own)
-            b += (double)it->max_score;
-        else if (it->doc == d)
-            b += (double)sgs_term_iter_bound(it);
-    }
-    return b;
-}
-
 /* ---- evaluation ---------------------------------------------------------- */
-
-/* Scores docs into the heap, skipping those whose bound cannot reach it. */
-typedef struct ranker {
-    scorer *sc;
-    sgs_topk *top;
-    uint32_t *tf;     /* per positive term: its tf in the doc being ranked, 0 absent */
-    double max_total; /* sum of the term maxima, widened */
-    bool active;      /* false once no doc can enter any more */
-    bool per_doc;     /* some reused cursor has block maxima, so bounds vary per doc */
-    bool len_bound;   /* every idf >= 0, so a shorter length bounds a score from above */
-} ranker;
 
 static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *top)
 {
@@ -487,65 +401,6 @@ static void ranker_init(ranker *r, const evaluator *ev, scorer *sc, sgs_topk *to
     r->max_total *= BOUND_SLACK;
 }
 
-/* Scores d into the heap unless a bound shows it cannot enter. The bounds
- * in order of cost: the block and term maxima (nothing read), then the
- * doc's tfs with the floor of its length code (a length no longer than its
- * own, so a score no lower than its own), and only then its length. Scores
- * are summed in positive-term order. */
-/* Points ev->norm_lb at the shard's table for rank_doc. */
-static void need_norm_lb(evaluator *ev)
-{
-    ev->norm_lb = sgs_shard_norm_floors(ev->s);
-}
-
-static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
-{
-    bool full = sgs_topk_full(r->top);
-    double theta = 0;
-    if (full) {
-        theta = sgs_topk_threshold(r->top);
-        if (r->max_total < theta) {
-            r->active = false;
-            return;
-        }
-        if (r->per_doc && bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
-            return;
-    }
-    const scorer *sc = r->sc;
-    uint32_t *tf = r->tf;
-    double nlb = ev->norm_lb[ev->len_codes[d]], lb = 0;
-    for (uint32_t j = 0; j < ev->n_pos; j++) {
-        sgs_term_iter *it = sc[j].it;
-        tf[j] = 0;
-        if (it == NULL)
-            continue;
-        uint32_t at = sc[j].own ? sgs_term_iter_advance(it, d) : it->doc;
-        if (at == d) {
-            tf[j] = sgs_term_iter_tf_one(it);
-            lb += sgs_bm25_score(sc[j].idf, tf[j], nlb);
-        }
-    }
-    if (full && r->len_bound && lb * BOUND_SLACK < theta)
-        return;
-    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
-    double score = 0;
-    for (uint32_t j = 0; j < ev->n_pos; j++)
-        if (tf[j] != 0)
-            score += sgs_bm25_score(sc[j].idf, tf[j], norm);
-    sgs_topk_push(r->top, d, score);
-}
-
-static uint64_t count_all(evaluator *ev, enode *root)
-{
-    uint64_t total = 0;
-    for (uint32_t d = root->doc; d != SGS_ITER_END; d = node_next(ev, root)) {
-        total++;
-        if (!sgs_iter_charge(&ev->ctx, 1))
-            break;
-    }
-    return total;
-}
-
 /* Any tree: walk the root cursor, counting every match, ranking while a
  * doc can still enter. */
 static uint64_t walk_tree(evaluator *ev, enode *root, ranker *r)
@@ -559,9 +414,9 @@ static uint64_t walk_tree(evaluator *ev, enode *root, ranker *r)
         if (!sgs_iter_charge(&ev->ctx, 1))
             return total;
         rank_doc(ev, r, d);
-        d = node_next(ev, root);
+        d = sgs_eval_node_next(ev, root);
     }
-    return total + count_all(ev, root);
+    return total + sgs_eval_count_all(ev, root);
 }
 
 static bool all_terms(enode *const *v, uint32_t n)
@@ -570,411 +425,6 @@ static bool all_terms(enode *const *v, uint32_t n)
         if (v[i]->kind != N_TERM)
             return false;
     return true;
-}
-
-/* A root AND whose terms are all bitsets: word by word, the AND of the
- * positive terms' words less the excluded terms' words; counting is a
- * popcount, ranking walks the set bits (positioning the cursors there, so
- * the reused scorers read their tfs). */
-static inline __attribute__((always_inline)) uint64_t
-bitset_and_body(evaluator *ev, sgs_term_iter *const *t, uint32_t n, sgs_term_iter *const *x,
-                uint32_t nx, ranker *r)
-{
-    uint32_t n_words = t[0]->n_words, tail = ev->n_docs & 63;
-    uint64_t total = 0;
-    for (uint32_t w = 0; w < n_words; w++) {
-        if (!sgs_iter_charge(&ev->ctx, 1))
-            break;
-        uint64_t bits = sgs_load_u64(t[0]->words + 8 * (uint64_t)w);
-        for (uint32_t i = 1; i < n; i++)
-            bits &= sgs_load_u64(t[i]->words + 8 * (uint64_t)w);
-        for (uint32_t i = 0; i < nx; i++)
-            bits &= ~sgs_load_u64(x[i]->words + 8 * (uint64_t)w);
-        if (w + 1 == n_words && tail != 0)
-            bits &= (UINT64_C(1) << tail) - 1;
-        if (bits == 0)
-            continue;
-        total += (uint64_t)__builtin_popcountll(bits);
-        while (r->active && bits != 0) {
-            uint32_t d = (w << 6) + (uint32_t)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            if (bits != 0)
-                __builtin_prefetch(ev->len_codes + (w << 6) + (uint32_t)__builtin_ctzll(bits));
-            for (uint32_t i = 0; i < n; i++)
-                t[i]->doc = d;
-            rank_doc(ev, r, d);
-        }
-    }
-    return total;
-}
-
-__attribute__((target("popcnt"))) static uint64_t
-bitset_and_hw(evaluator *ev, sgs_term_iter *const *t, uint32_t n, sgs_term_iter *const *x,
-              uint32_t nx, ranker *r)
-{
-    return bitset_and_body(ev, t, n, x, nx, r);
-}
-
-static uint64_t bitset_and_sw(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
-                              sgs_term_iter *const *x, uint32_t nx, ranker *r)
-{
-    return bitset_and_body(ev, t, n, x, nx, r);
-}
-
-/* Ranking put off by merge_and() for an AND whose two positive terms are its
- * two leading cursors (and the only scorers): a few matches are gathered
- * with their tfs and block-max bound, their length codes and lengths
- * fetched together, then ranked in order exactly as rank_doc() would (same
- * bounds, same sums in positive-term order), so their cache misses overlap
- * instead of coming one after another. */
-#define PEND_MAX 16u
-
-typedef struct pend_doc {
-    uint32_t doc;
-    uint32_t tf[2];   /* per positive term */
-    double bound;     /* bound_doc(): the two block maxima, summed in term order */
-} pend_doc;
-
-typedef struct pend {
-    pend_doc v[PEND_MAX];
-    uint32_t n;
-    uint32_t ja; /* positive-term index of the leading cursor; the other is 1 - ja */
-} pend;
-
-static void pend_flush(const evaluator *ev, ranker *r, pend *pb)
-{
-    const scorer *sc = r->sc;
-    for (uint32_t k = 0; k < pb->n && r->active; k++)
-        sgs_shard_prefetch_ext_id(ev->s, pb->v[k].doc);
-    for (uint32_t k = 0; k < pb->n && r->active; k++) {
-        const pend_doc *p = &pb->v[k];
-        bool full = sgs_topk_full(r->top);
-        double theta = 0;
-        if (full) {
-            theta = sgs_topk_threshold(r->top);
-            if (r->max_total < theta) {
-                r->active = false;
-                break;
-            }
-            if (r->per_doc && p->bound * BOUND_SLACK < theta)
-                continue;
-        }
-        double nlb = ev->norm_lb[ev->len_codes[p->doc]], lb = 0;
-        for (uint32_t j = 0; j < 2; j++)
-            lb += sgs_bm25_score(sc[j].idf, p->tf[j], nlb);
-        if (full && r->len_bound && lb * BOUND_SLACK < theta)
-            continue;
-        double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)p->doc),
-                                    ev->avg_len);
-        double score = 0;
-        for (uint32_t j = 0; j < 2; j++)
-            score += sgs_bm25_score(sc[j].idf, p->tf[j], norm);
-        sgs_topk_push(r->top, p->doc, score);
-    }
-    pb->n = 0;
-}
-
-/* Queues d (both leading cursors of merge_and() standing on it) for
- * pend_flush(). */
-static inline void pend_add(const evaluator *ev, ranker *r, pend *pb, sgs_term_iter *a,
-                            sgs_term_iter *b, uint32_t d)
-{
-    pend_doc *p = &pb->v[pb->n++];
-    sgs_term_iter *first = pb->ja == 0 ? a : b, *second = pb->ja == 0 ? b : a;
-    p->doc = d;
-    p->tf[0] = sgs_term_iter_tf_one(first);
-    p->tf[1] = sgs_term_iter_tf_one(second);
-    double bound = 0;
-    bound += (double)sgs_term_iter_bound(first);
-    bound += (double)sgs_term_iter_bound(second);
-    p->bound = bound;
-    __builtin_prefetch(ev->len_codes + d);
-    __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
-    /* Ties in score are broken on external ids, which the heap reads. */
-    sgs_shard_prefetch_ext_offset(ev->s, d);
-    if (pb->n == PEND_MAX)
-        pend_flush(ev, r, pb);
-}
-
-/* A doc the two leading cursors of merge_and() share, standing on it: the
- * other positive terms and the excluded ones decide; a match is counted and
- * ranked (or queued on pb when not NULL). False once the evaluation must
- * stop. */
-static inline bool merge_candidate(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
-                                   sgs_term_iter *const *x, uint32_t nx, ranker *r, pend *pb,
-                                   uint32_t d, uint64_t *total)
-{
-    for (uint32_t i = 2; i < n; i++)
-        if (sgs_term_iter_advance(t[i], d) != d)
-            return t[i]->doc != SGS_ITER_END;
-    for (uint32_t i = 0; i < nx; i++)
-        if (sgs_term_iter_advance(x[i], d) == d)
-            return true;
-    ++*total;
-    if (!sgs_iter_charge(&ev->ctx, 1))
-        return false;
-    if (r->active) {
-        if (pb != NULL)
-            pend_add(ev, r, pb, t[0], t[1], d);
-        else
-            rank_doc(ev, r, d);
-    }
-    return true;
-}
-
-/* Leaves a cursor whose decoded block merge_and() used up to the first
- * posting >= target (target above its block's last doc; SGS_ITER_END: the
- * next block). */
-static inline void merge_leave(sgs_term_iter *it, uint32_t target)
-{
-    it->pos = it->count - 1;
-    it->doc = it->docs[it->pos];
-    if (target == SGS_ITER_END)
-        sgs_term_iter_next(it);
-    else
-        sgs_term_iter_advance(it, target);
-}
-
-/* Window kernels of merge_and(): from ad[*i..na) and bd[*j..nb), W docs of
- * each are compared with each other (the second window rotated W - 1
- * times), then the window with the smaller last doc moves on (both on a
- * tie): none of its docs can meet a later doc of the other. True with *i,
- * *j on the first shared doc (windows meet in doc order); false once fewer
- * than W docs are left on a side, *i and *j where the windows stopped
- * (every doc before them that could be shared has been reported). */
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static bool shared_avx2(const uint32_t *ad, uint32_t na,
-                                                        const uint32_t *bd, uint32_t nb,
-                                                        uint32_t *pi, uint32_t *pj)
-{
-    uint32_t i = *pi, j = *pj;
-    const __m256i r1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
-    const __m256i r2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 0, 1);
-    const __m256i r3 = _mm256_setr_epi32(3, 4, 5, 6, 7, 0, 1, 2);
-    const __m256i r4 = _mm256_setr_epi32(4, 5, 6, 7, 0, 1, 2, 3);
-    const __m256i r5 = _mm256_setr_epi32(5, 6, 7, 0, 1, 2, 3, 4);
-    const __m256i r6 = _mm256_setr_epi32(6, 7, 0, 1, 2, 3, 4, 5);
-    const __m256i r7 = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
-    while (i + 8 <= na && j + 8 <= nb) {
-        __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(ad + i));
-        __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(bd + j));
-        __m256i m0 = _mm256_or_si256(
-            _mm256_cmpeq_epi32(va, vb),
-            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r1)));
-        __m256i m1 = _mm256_or_si256(
-            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r2)),
-            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r3)));
-        __m256i m2 = _mm256_or_si256(
-            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r4)),
-            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r5)));
-        __m256i m3 = _mm256_or_si256(
-            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r6)),
-            _mm256_cmpeq_epi32(va, _mm256_permutevar8x32_epi32(vb, r7)));
-        __m256i m = _mm256_or_si256(_mm256_or_si256(m0, m1), _mm256_or_si256(m2, m3));
-        unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
-        if (__builtin_expect(hit != 0, 0)) {
-            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
-            while (bd[j + q] != u)
-                q++;
-            *pi = i + p;
-            *pj = j + q;
-            return true;
-        }
-        uint32_t am = ad[i + 7], bm = bd[j + 7];
-        i += am <= bm ? 8 : 0;
-        j += bm <= am ? 8 : 0;
-    }
-    *pi = i;
-    *pj = j;
-    return false;
-}
-#endif
-
-#if defined(__SSE2__)
-static bool shared_sse2(const uint32_t *ad, uint32_t na, const uint32_t *bd, uint32_t nb,
-                        uint32_t *pi, uint32_t *pj)
-{
-    uint32_t i = *pi, j = *pj;
-    while (i + 4 <= na && j + 4 <= nb) {
-        __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(ad + i));
-        __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(bd + j));
-        __m128i m0 = _mm_cmpeq_epi32(va, vb);
-        __m128i m1 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1)));
-        __m128i m2 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2)));
-        __m128i m3 = _mm_cmpeq_epi32(va, _mm_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3)));
-        unsigned hit = (unsigned)_mm_movemask_ps(
-            _mm_castsi128_ps(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3))));
-        if (__builtin_expect(hit != 0, 0)) {
-            uint32_t p = (uint32_t)__builtin_ctz(hit), u = ad[i + p], q = 0;
-            while (bd[j + q] != u)
-                q++;
-            *pi = i + p;
-            *pj = j + q;
-            return true;
-        }
-        uint32_t am = ad[i + 3], bm = bd[j + 3];
-        i += am <= bm ? 4 : 0;
-        j += bm <= am ? 4 : 0;
-    }
-    *pi = i;
-    *pj = j;
-    return false;
-}
-#endif
-
-/* The AND of the two rarest positive terms, both block lists, as a merge of
- * their decoded blocks: where the blocks overlap, the two sorted arrays are
- * walked without a data-dependent branch except on a shared doc (each step
- * moves the index of the smaller doc, or both), so the mispredicted exit of
- * an in-block search per posting is gone; a cursor whose block ends
- * gallops to the other's doc through its skip table. Each shared doc is a
- * candidate for merge_candidate(). */
-static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
-                          sgs_term_iter *const *x, uint32_t nx, ranker *r)
-{
-    sgs_term_iter *a = t[0], *b = t[1];
-    uint64_t total = 0;
-    /* Put off ranking when the two cursors are the only scorers. */
-    pend pbuf, *pb = NULL;
-    const scorer *sc = r->sc;
-    if (r->active && n == 2 && ev->n_pos == 2 && !sc[0].own && !sc[1].own &&
-        ((sc[0].it == a && sc[1].it == b) || (sc[0].it == b && sc[1].it == a))) {
-        pbuf.n = 0;
-        pbuf.ja = sc[0].it == a ? 0 : 1;
-        pb = &pbuf;
-    }
-    while (a->doc != SGS_ITER_END && b->doc != SGS_ITER_END) {
-        if (a->last < b->doc) {
-            sgs_term_iter_advance(a, b->doc);
-            continue;
-        }
-        if (b->last < a->doc) {
-            sgs_term_iter_advance(b, a->doc);
-            continue;
-        }
-        const uint32_t *ad = a->docs, *bd = b->docs;
-        uint32_t i = a->pos, j = b->pos, na = a->count, nb = b->count;
-        /* The shared docs of this pair of blocks are gathered first, their
-         * length codes and lengths asked for as they are found, then
-         * handled in order: the cache misses of ranking overlap. */
-        uint32_t ci[SGS_BLOCK_LEN], cj[SGS_BLOCK_LEN], nc = 0;
-        for (;;) {
-            bool hit = false;
-#if defined(__x86_64__)
-            if (ev->simd >= SGS_SIMD_AVX2)
-                hit = shared_avx2(ad, na, bd, nb, &i, &j);
-#endif
-#if defined(__SSE2__)
-            if (!hit && ev->simd >= SGS_SIMD_SSE2)
-                hit = shared_sse2(ad, na, bd, nb, &i, &j);
-#endif
-            if (!hit)
-                break;
-            ci[nc] = i++;
-            cj[nc++] = j++;
-        }
-        while (i < na && j < nb) {
-            uint32_t u = ad[i], v = bd[j];
-            if (__builtin_expect(u == v, 0)) {
-                ci[nc] = i++;
-                cj[nc++] = j++;
-                continue;
-            }
-            i += u < v;
-            j += v < u;
-        }
-        if (r->active && pb == NULL)
-            for (uint32_t c = 0; c < nc; c++) {
-                __builtin_prefetch(ev->len_codes + ad[ci[c]]);
-                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)ad[ci[c]]);
-            }
-        for (uint32_t c = 0; c < nc; c++) {
-            uint32_t u = ad[ci[c]];
-            a->pos = ci[c];
-            a->doc = u;
-            b->pos = cj[c];
-            b->doc = u;
-            if (!merge_candidate(ev, t, n, x, nx, r, pb, u, &total))
-                return total;
-        }
-        /* The window steps can leave the other array's index on docs
-         * already compared with the whole of the exhausted block: pass them
-         * (none can be shared with a later block of the exhausted list). */
-        if (j == nb)
-            while (i < na && ad[i] <= bd[nb - 1])
-                i++;
-        if (i == na)
-            while (j < nb && bd[j] <= ad[na - 1])
-                j++;
-        if (i < na) {
-            a->pos = i;
-            a->doc = ad[i];
-            merge_leave(b, ad[i]);
-        } else if (j < nb) {
-            b->pos = j;
-            b->doc = bd[j];
-            merge_leave(a, bd[j]);
-        } else {
-            merge_leave(a, SGS_ITER_END);
-            merge_leave(b, SGS_ITER_END);
-        }
-    }
-    if (pb != NULL)
-        pend_flush(ev, r, pb);
-    return total;
-}
-
-/* A root AND of terms and excluded terms: the leapfrog on the posting
- * cursors themselves, the rarest leading; when the two rarest are block
- * lists of comparable length, merge_and() instead. */
-static uint64_t flat_and(evaluator *ev, enode *root, ranker *r)
-{
-    if (r->active)
-        need_norm_lb(ev);
-    uint32_t n = root->n_kids, nx = root->n_excl;
-    sgs_term_iter **t = sgs_arena_alloc(ev->a, (n + nx) * sizeof *t);
-    for (uint32_t i = 0; i < n; i++)
-        t[i] = root->kids[i]->it;
-    sgs_term_iter **x = t + n;
-    for (uint32_t i = 0; i < nx; i++)
-        x[i] = root->excl[i]->it;
-    bool bitsets = true;
-    for (uint32_t i = 0; i < n + nx; i++)
-        bitsets &= t[i]->encoding == SGS_POSTINGS_BITSET;
-    if (bitsets)
-        return t[0]->popcnt ? bitset_and_hw(ev, t, n, x, nx, r)
-                            : bitset_and_sw(ev, t, n, x, nx, r);
-    if (n >= 2 && t[0]->encoding == SGS_POSTINGS_BLOCKS &&
-        t[1]->encoding == SGS_POSTINGS_BLOCKS &&
-        (uint64_t)t[1]->df <= (uint64_t)t[0]->df * MERGE_MAX_RATIO)
-        return merge_and(ev, t, n, x, nx, r);
-    sgs_term_iter *lead = t[0];
-    uint64_t total = 0;
-    uint32_t d = lead->doc;
-    while (d != SGS_ITER_END) {
-        uint32_t i;
-        for (i = 1; i < n; i++)
-            if (sgs_term_iter_advance(t[i], d) != d)
-                break;
-        if (i < n) {
-            d = sgs_term_iter_advance(lead, t[i]->doc);
-            continue;
-        }
-        for (i = 0; i < nx; i++)
-            if (sgs_term_iter_advance(x[i], d) == d)
-                break;
-        if (i == nx) {
-            total++;
-            if (!sgs_iter_charge(&ev->ctx, 1))
-                break;
-            if (r->active)
-                rank_doc(ev, r, d);
-        }
-        d = sgs_term_iter_next(lead);
-        if (r->active && d != SGS_ITER_END)
-            __builtin_prefetch(ev->len_codes + d);
-    }
-    return total;
 }
 
 /* Asks for the length code of the doc PF_AHEAD postings past the cursor's
@@ -1026,34 +476,6 @@ static void rank_single(evaluator *ev, ranker *r, sgs_term_iter *it, sgs_term_it
     }
 }
 
-/* The docs two terms share, on fresh cursors (the rarer leads). */
-static uint64_t count_both(evaluator *ev, const enode *p, const enode *q)
-{
-    if (q->it->df < p->it->df) {
-        const enode *t = p;
-        p = q;
-        q = t;
-    }
-    sgs_term_iter *a = sgs_arena_alloc(ev->a, 2 * sizeof *a), *b = a + 1;
-    if (sgs_term_iter_init(a, &ev->ctx, &p->e, p->it->term, p->it->term_len) != 0 ||
-        sgs_term_iter_init(b, &ev->ctx, &q->e, q->it->term, q->it->term_len) != 0)
-        return 0;
-    uint64_t n = 0;
-    uint32_t d = a->doc;
-    while (d != SGS_ITER_END) {
-        uint32_t o = sgs_term_iter_advance(b, d);
-        if (o == d) {
-            n++;
-            if (!sgs_iter_charge(&ev->ctx, 1))
-                break;
-            d = sgs_term_iter_next(a);
-        } else {
-            d = sgs_term_iter_advance(a, o);
-        }
-    }
-    return n;
-}
-
 /* A root that is one term: its shard_df docs match; ranking skips blocks. */
 static uint64_t single_term(evaluator *ev, enode *root, ranker *r)
 {
@@ -1068,542 +490,10 @@ static uint64_t single_term(evaluator *ev, enode *root, ranker *r)
 static uint64_t single_and_not(evaluator *ev, enode *root, ranker *r)
 {
     enode *a = root->kids[0], *x = root->excl[0];
-    uint64_t shared = count_both(ev, a, x);
+    uint64_t shared = sgs_eval_count_both(ev, a, x);
     if (r->active)
         rank_single(ev, r, a->it, &x->it, 1);
     return a->it->df - shared;
-}
-
-/* The number of docs in the union of a root OR of terms: a bitmap of the
- * shard when the lists are long enough to pay for it, else the cursor walk.
- * Consumes the root's cursors. */
-/* True when a root OR of terms has too few postings to pay for a bitmap. */
-static bool or_is_sparse(const evaluator *ev, const enode *root)
-{
-    uint64_t sum_df = 0;
-    for (uint32_t i = 0; i < root->n_kids; i++)
-        sum_df += root->kids[i]->it->df;
-    return sum_df * 512 < ev->n_docs;
-}
-
-static uint64_t count_or(evaluator *ev, enode *root)
-{
-    if (or_is_sparse(ev, root))
-        return count_all(ev, root);
-    uint32_t n_words = (ev->n_docs + 63) / 64;
-    uint64_t *words = sgs_arena_zalloc(ev->a, (size_t)n_words * sizeof *words);
-    for (uint32_t i = 0; i < root->n_kids; i++)
-        sgs_term_iter_mark(root->kids[i]->it, words);
-    return sgs_popcount_words(words, n_words);
-}
-
-typedef struct mterm {
-    sgs_term_iter *it;
-    double idf;
-    double max; /* widened term max */
-    uint32_t j; /* index among the positive terms */
-} mterm;
-
-/* sgs_term_iter_advance() for MaxScore's probes of non-essential terms:
- * within the decoded block the first doc >= target is found by a search of
- * fixed steps (the block ends at last >= target), since how far a probe
- * moves is too irregular for the branch predictor. */
-static inline uint32_t probe(sgs_term_iter *it, uint32_t target)
-{
-    if (it->encoding != SGS_POSTINGS_BLOCKS || it->last == SGS_ITER_END || target > it->last)
-        return sgs_term_iter_advance(it, target);
-    const uint32_t *a = it->docs;
-    uint32_t lo = 0, len = it->count;
-    while (len > 1) {
-        uint32_t half = len >> 1;
-        lo = a[lo + half - 1] < target ? lo + half : lo;
-        len -= half;
-    }
-    lo = lo > it->pos ? lo : it->pos;
-    it->pos = lo;
-    return it->doc = a[lo];
-}
-
-/* The MaxScore loop over n terms sorted by maximum; inlined with constant n
- * for the common sizes so its per-doc loops unroll. */
-static inline __attribute__((always_inline)) void maxscore_loop(evaluator *ev, mterm *m,
-                                                                const uint32_t n,
-                                                                const double *ub, double *c,
-                                                                sgs_topk *top)
-{
-    uint32_t e = 0; /* terms [0, e) are non-essential */
-    uint32_t d = SGS_ITER_END;
-    for (uint32_t i = 0; i < n; i++)
-        if (m[i].it->doc < d)
-            d = m[i].it->doc;
-    /* The stretch up to win_end passed the block-max test at bar win_theta. */
-    uint32_t win_end = 0;
-    double win_theta = -1, theta = 0;
-    bool full = false;
-    while (d != SGS_ITER_END) {
-        if (!full && sgs_topk_full(top))
-            full = true;
-        if (full && sgs_topk_threshold(top) != theta) {
-            theta = sgs_topk_threshold(top);
-            uint32_t e0 = e;
-            while (e < n && ub[e] < theta)
-                e++;
-            if (e == n)
-                return;
-            if (e != e0) {
-                d = SGS_ITER_END;
-                for (uint32_t i = e; i < n; i++)
-                    if (m[i].it->doc < d)
-                        d = m[i].it->doc;
-                if (d == SGS_ITER_END)
-                    return;
-            }
-        }
-        if (!sgs_iter_charge(&ev->ctx, 1))
-            return;
-        if (full && (d > win_end || theta != win_theta)) {
-            /* Up to the first end of an essential cursor's block, no doc
-             * beats the sum of those blocks' maxima and the other terms'
-             * maxima: when that cannot reach the bar, skip the stretch
-             * without looking at its docs. */
-            double wb = e > 0 ? ub[e - 1] : 0;
-            uint32_t w = SGS_ITER_END;
-            for (uint32_t i = e; i < n; i++) {
-                wb += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
-                if (m[i].it->encoding == SGS_POSTINGS_BLOCKS && m[i].it->last < w)
-                    w = m[i].it->last;
-            }
-            if (wb < theta) {
-                if (w == SGS_ITER_END)
-                    return;
-                d = SGS_ITER_END;
-                for (uint32_t i = e; i < n; i++) {
-                    uint32_t id = sgs_term_iter_advance(m[i].it, w + 1);
-                    d = id < d ? id : d;
-                }
-                continue;
-            }
-            win_end = w;
-            win_theta = theta;
-        }
-        /* Presence first, arithmetic last: the non-essential terms are
-         * probed while the bound of the terms found (block maxima) plus the
-         * maxima of those not yet probed can reach the bar; only a doc that
-         * still can is scored. (A length-code bound here, as rank_doc has,
-         * measured slower: most candidates that pass the block maxima need
-         * their tfs decoded for it, and the length's own miss is already
-         * hidden by the prefetches below.) */
-        bool keep = true;
-        double b = 0;
-        for (uint32_t i = e; i < n; i++)
-            if (m[i].it->doc == d)
-                b += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
-        for (uint32_t i = e; keep && i-- > 0;) {
-            if (full && b + ub[i] < theta)
-                keep = false;
-            else if (probe(m[i].it, d) == d)
-                b += (double)sgs_term_iter_bound(m[i].it) * BOUND_SLACK;
-        }
-        if (keep && full && b < theta)
-            keep = false;
-        if (keep) {
-            double norm =
-                sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
-            double score = 0;
-            for (uint32_t i = 0; i < n; i++)
-                if (m[i].it->doc == d)
-                    c[m[i].j] = sgs_bm25_score(m[i].idf, sgs_term_iter_tf(m[i].it), norm);
-            for (uint32_t j = 0; j < ev->n_pos; j++)
-                score += c[j];
-            sgs_topk_push(top, d, score);
-            for (uint32_t i = 0; i < n; i++)
-                c[m[i].j] = 0;
-        }
-        uint32_t nd = SGS_ITER_END;
-        for (uint32_t i = e; i < n; i++) {
-            sgs_term_iter *it = m[i].it;
-            uint32_t id = it->doc;
-            if (id == d) {
-                id = sgs_term_iter_next(it);
-                /* Lengths a few candidates ahead, so the misses overlap. */
-                if (it->encoding == SGS_POSTINGS_BLOCKS && it->pos + MS_PF_AHEAD < it->count)
-                    __builtin_prefetch(ev->doc_lengths +
-                                       4 * (uint64_t)it->docs[it->pos + MS_PF_AHEAD]);
-            }
-            nd = id < nd ? id : nd;
-        }
-        d = nd;
-        /* The length of a doc that gets scored is a cache miss more often
-         * than not: ask for it while the bounds are worked out. */
-        if (d != SGS_ITER_END)
-            __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
-    }
-}
-
-/* The most docs of a window that two or more essential terms score into
- * the dense accumulator (window_or). */
-#define WIN_DOCS 8192u
-
-/* The position in its decoded block of the first doc after upto, which is
- * at most it->last (it->count when upto is the last). */
-static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
-{
-    if (upto >= it->last)
-        return it->count;
-    const uint32_t *a = it->docs;
-    uint32_t lo = it->pos, len = it->count - it->pos;
-    while (len > 1) {
-        uint32_t half = len >> 1;
-        lo = a[lo + half - 1] <= upto ? lo + half : lo;
-        len -= half;
-    }
-    return lo;
-}
-
-/* Per-window state of window_or. */
-typedef struct wstate {
-    double *wm;       /* per term: its bound within the window, widened */
-    double *pw;       /* per term: prefix sums of wm */
-    const uint32_t **rd, **rt; /* per essential term: its docs and tfs in the window ... */
-    uint32_t *rn;     /* ... and how many */
-    uint32_t **bd, **bt; /* per BITSET term: room for WIN_DOCS docs and tfs (else NULL) */
-    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - wbase */
-    uint64_t *marks;  /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
-    uint64_t *held;   /* WIN_DOCS / 64 words: docs a non-essential term holds */
-    uint32_t *cand;   /* candidates of the window, doc order */
-    double *cand_ub;  /* their bounds from the essential terms */
-} wstate;
-
-/* The docs and tfs of a BITSET cursor from its doc up to wend into docs and
- * tfs; the cursor is left where it stood. Returns how many (the cursor has
- * ended, with the context's status set, when that is not 0 afterwards). */
-static uint32_t bitset_run(sgs_term_iter *it, uint32_t wend, uint32_t *docs, uint32_t *tfs)
-{
-    uint32_t d0 = it->doc, k = 0;
-    for (uint32_t d = d0; d <= wend && d != SGS_ITER_END; d = sgs_term_iter_bitset_next(it, d + 1)) {
-        docs[k] = d;
-        tfs[k++] = sgs_term_iter_bitset_tf(it);
-    }
-    if (it->ctx->status == 0)
-        it->doc = d0;
-    return k;
-}
-
-/* The exact score of candidate d, already past the bounds, into the heap:
- * every term probed (the essential ones inside their blocks, the others
- * already standing on d or past it), then summed in positive-term order. */
-static inline void window_score(const evaluator *ev, mterm *m, uint32_t n, double *c,
-                                sgs_topk *top, uint32_t we, uint32_t d)
-{
-    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
-    for (uint32_t i = 0; i < n; i++) {
-        sgs_term_iter *it = m[i].it;
-        if ((i < we ? it->doc : probe(it, d)) == d)
-            c[m[i].j] = sgs_bm25_score(m[i].idf, sgs_term_iter_tf(it), norm);
-    }
-    double score = 0;
-    for (uint32_t j = 0; j < ev->n_pos; j++)
-        score += c[j];
-    sgs_topk_push(top, d, score);
-    for (uint32_t i = 0; i < n; i++)
-        c[m[i].j] = 0;
-}
-
-/* Window-at-a-time MaxScore over n BLOCKS terms sorted by maximum (ub:
- * prefix sums of the widened term maxima). The doc ids are cut into
- * windows of at most WIN_DOCS docs that end no later than the decoded block
- * of any term, so every term's postings of a window are one run of its
- * block. Per window: each term's bound there (its block max) is summed, and
- * a window whose sum cannot reach the k-th score is passed without looking
- * at its docs; the terms whose prefix of window bounds stays below the k-th
- * score are non-essential for the window, and only mark which docs they
- * hold. The essential terms' postings get, in bulk, an upper bound of their
- * score (the tf with the floor of the doc's one-byte length code), summed
- * per doc in a dense accumulator; a doc whose sum, plus the bounds of the
- * non-essential terms when one of them holds it, can reach the k-th score
- * is a candidate: the non-essential terms are probed while it still can,
- * and only then is it scored exactly, as everywhere else (exact lengths,
- * positive-term order). */
-static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, double *c,
-                      sgs_topk *top, wstate *w)
-{
-    const uint8_t *codes = ev->len_codes;
-    const double *nlb = ev->norm_lb;
-    double *wm = w->wm, *pw = w->pw, *acc = w->acc;
-    const uint32_t **rd = w->rd, **rt = w->rt;
-    uint32_t *rn = w->rn;
-    uint64_t *marks = w->marks, *held = w->held;
-    uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
-    bool full = false;
-    double theta = -INFINITY;
-    for (;;) {
-        if (!full && sgs_topk_full(top))
-            full = true;
-        if (full) {
-            theta = sgs_topk_threshold(top);
-            while (e < n && ub[e] < theta)
-                e++;
-            if (e == n)
-                return;
-        }
-        uint32_t base = SGS_ITER_END;
-        for (uint32_t i = e; i < n; i++)
-            if (m[i].it->doc < base)
-                base = m[i].it->doc;
-        if (base == SGS_ITER_END || ev->ctx.status != 0)
-            return;
-        /* The window starts at the word of base (so bitsets mark a word at
-         * a time; no essential term has a doc before base). The
-         * non-essential cursors catch up with base (the blocks they pass
-         * hold no candidate), then every cursor's block bounds the window. */
-        uint32_t wbase = base & ~63u;
-        uint32_t wend = wbase + (WIN_DOCS - 1) < wbase ? SGS_ITER_END - 1 : wbase + (WIN_DOCS - 1);
-        for (uint32_t i = 0; i < n; i++) {
-            sgs_term_iter *it = m[i].it;
-            if (i < e)
-                sgs_term_iter_advance(it, base);
-            if (it->doc != SGS_ITER_END && it->last < wend)
-                wend = it->last;
-        }
-        double sum = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            const sgs_term_iter *it = m[i].it;
-            double b = it->doc <= wend ? (double)sgs_term_iter_bound(it) * BOUND_SLACK : 0;
-            /* Never above the term max, so the terms non-essential by their
-             * maxima stay so in the window. */
-            b = b < m[i].max ? b : m[i].max;
-            wm[i] = b;
-            pw[i] = sum += b;
-        }
-        uint32_t posted = 0;
-        if (!full || sum >= theta) {
-            uint32_t we = 0; /* terms [0, we) are non-essential in the window */
-            while (full && we < n && pw[we] < theta)
-                we++;
-            double ne_ub = we > 0 ? pw[we - 1] : 0;
-            uint32_t n_words = (wend - wbase) / 64 + 1;
-            /* The essential terms' postings in the window: a run of the
-             * decoded block, or a bitset's docs listed. */
-            uint32_t n_ess = 0, only = 0;
-            for (uint32_t i = we; i < n; i++) {
-                sgs_term_iter *it = m[i].it;
-                rn[i] = 0;
-                if (it->doc > wend)
-                    continue;
-                n_ess++;
-                only = i;
-                if (it->encoding == SGS_POSTINGS_BLOCKS) {
-                    if (!it->tfs_ready)
-                        sgs_term_iter_load_tfs(it);
-                    rd[i] = it->docs + it->pos;
-                    rt[i] = it->tfs + it->pos;
-                    rn[i] = block_end_after(it, wend) - it->pos;
-                } else {
-                    rd[i] = w->bd[i];
-                    rt[i] = w->bt[i];
-                    rn[i] = bitset_run(it, wend, w->bd[i], w->bt[i]);
-                    if (ev->ctx.status != 0)
-                        return;
-                }
-                posted += rn[i];
-            }
-            /* When the essential terms' bounds cannot reach theta alone,
-             * only the docs a non-essential term holds can be candidates:
-             * the others are passed without reading their length codes.
-             * Else every essential posting's code is read: asked for here,
-             * so the misses overlap the marking below. */
-            bool all = !full || pw[n - 1] - ne_ub >= theta;
-            if (all)
-                for (uint32_t i = we; i < n; i++)
-                    for (uint32_t p = 0; p < rn[i]; p++)
-                        __builtin_prefetch(codes + rd[i][p]);
-            for (uint32_t i = 0; i < we; i++) {
-                const sgs_term_iter *it = m[i].it;
-                if (it->doc > wend)
-                    continue;
-                if (it->encoding == SGS_POSTINGS_BLOCKS) {
-                    uint32_t p1 = block_end_after(it, wend);
-                    for (uint32_t p = it->pos; p < p1; p++) {
-                        uint32_t o = it->docs[p] - wbase;
-                        held[o >> 6] |= UINT64_C(1) << (o & 63);
-                    }
-                    posted += p1 - it->pos;
-                } else {
-                    /* Bits before the cursor's doc or past wend mark docs
-                     * no essential term has in the window: harmless. */
-                    uint32_t g0 = wbase >> 6;
-                    for (uint32_t x = 0; x < n_words && g0 + x < it->n_words; x++)
-                        held[x] |= sgs_load_u64(it->words + 8 * (uint64_t)(g0 + x));
-                    posted += n_words;
-                }
-            }
-            uint32_t n_cand = 0;
-            /* A candidate's bar: theta, less the non-essential bounds when
-             * one of those terms holds it. */
-            double bar[2] = {theta, theta - ne_ub};
-            if (n_ess == 1) {
-                const uint32_t *docs = rd[only], *tfs = rt[only];
-                double lift = m[only].idf * (SGS_BM25_K1 + 1.0);
-                for (uint32_t p = 0; p < rn[only]; p++) {
-                    uint32_t d = docs[p], o = d - wbase;
-                    uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
-                    if (!all && !h)
-                        continue;
-                    double tf = (double)tfs[p];
-                    double u = lift * tf / (tf + nlb[codes[d]]) * BOUND_SLACK;
-                    w->cand[n_cand] = d;
-                    w->cand_ub[n_cand] = u;
-                    n_cand += u >= bar[h];
-                }
-            } else if (n_ess > 1) {
-                /* Bounds summed per doc, then the docs that reach their bar
-                 * marked, then the sums cleared: three passes over the
-                 * postings, none with a branch on the data, and a scan of
-                 * the (mostly empty) marks in doc order. */
-                for (uint32_t i = we; i < n; i++) {
-                    const uint32_t *docs = rd[i], *tfs = rt[i];
-                    double lift = m[i].idf * (SGS_BM25_K1 + 1.0);
-                    for (uint32_t p = 0; p < rn[i]; p++) {
-                        uint32_t d = docs[p], o = d - wbase;
-                        if (!all && !((held[o >> 6] >> (o & 63)) & 1))
-                            continue;
-                        double tf = (double)tfs[p];
-                        acc[o] += lift * tf / (tf + nlb[codes[d]]);
-                    }
-                }
-                for (uint32_t i = we; i < n; i++) {
-                    const uint32_t *docs = rd[i];
-                    for (uint32_t p = 0; p < rn[i]; p++) {
-                        uint32_t o = docs[p] - wbase;
-                        uint64_t h = (held[o >> 6] >> (o & 63)) & 1;
-                        if (!all && !h)
-                            continue;
-                        marks[o >> 6] |= (uint64_t)(acc[o] * BOUND_SLACK >= bar[h]) << (o & 63);
-                    }
-                }
-                for (uint32_t x = 0; x < n_words; x++) {
-                    uint64_t bits = marks[x];
-                    if (bits == 0)
-                        continue;
-                    marks[x] = 0;
-                    do {
-                        uint32_t o = (x << 6) + (uint32_t)__builtin_ctzll(bits);
-                        bits &= bits - 1;
-                        w->cand[n_cand] = wbase + o;
-                        w->cand_ub[n_cand++] = acc[o] * BOUND_SLACK;
-                    } while (bits != 0);
-                }
-                for (uint32_t i = we; i < n; i++)
-                    for (uint32_t p = 0; p < rn[i]; p++)
-                        acc[rd[i][p] - wbase] = 0;
-            }
-            /* Most candidates get scored: their lengths' misses overlap. */
-            for (uint32_t q = 0; q < n_cand; q++)
-                __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)w->cand[q]);
-            for (uint32_t q = 0; q < n_cand; q++) {
-                uint32_t d = w->cand[q];
-                double b = w->cand_ub[q];
-                if (!full && sgs_topk_full(top))
-                    full = true;
-                if (full)
-                    theta = sgs_topk_threshold(top);
-                /* A doc no non-essential term holds needs no probe. */
-                uint32_t o = d - wbase;
-                bool keep = true, h = (held[o >> 6] >> (o & 63)) & 1;
-                for (uint32_t i = h ? we : 0; keep && i-- > 0;) {
-                    if (full && b + pw[i] < theta)
-                        keep = false;
-                    else if (probe(m[i].it, d) == d)
-                        b += wm[i];
-                }
-                if (keep && (!full || b >= theta))
-                    window_score(ev, m, n, c, top, we, d);
-            }
-            if (we > 0)
-                memset(held, 0, n_words * sizeof *held);
-        }
-        for (uint32_t i = e; i < n; i++)
-            if (m[i].it->doc <= wend)
-                sgs_term_iter_advance(m[i].it, wend + 1);
-        if (!sgs_iter_charge(&ev->ctx, 1 + posted / 8))
-            return;
-    }
-}
-
-/* MaxScore top-k over the distinct terms of a root OR, on copies of the
- * scorers' cursors (the count walks the originals). Terms sorted by max
- * score; the prefix whose summed maxima stay below the k-th score is
- * non-essential: a doc holding only those cannot enter, so candidates come
- * from the essential terms alone and the others are probed only while the
- * doc can still reach the bar. Scores are summed in positive-term order as
- * everywhere else. */
-static void maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
-{
-    uint32_t n = 0;
-    mterm *m = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *m);
-    double *c = sgs_arena_zalloc(ev->a, (ev->n_pos + 1) * sizeof *c);
-    double *ub = sgs_arena_alloc(ev->a, (ev->n_pos + 1) * sizeof *ub);
-    for (uint32_t j = 0; j < ev->n_pos; j++) {
-        if (sc[j].it == NULL)
-            continue;
-        sgs_term_iter *it = sc[j].it;
-        if (copy) {
-            it = sgs_arena_alloc(ev->a, sizeof *it);
-            *it = *sc[j].it;
-        }
-        mterm t = {it, sc[j].idf, (double)it->max_score * BOUND_SLACK, j};
-        uint32_t i = n++;
-        while (i > 0 && m[i - 1].max > t.max) {
-            m[i] = m[i - 1];
-            i--;
-        }
-        m[i] = t;
-    }
-    double acc = 0;
-    bool blocks = true;
-    for (uint32_t i = 0; i < n; i++) {
-        ub[i] = acc += m[i].max;
-        blocks &= m[i].idf >= 0;
-    }
-    if (blocks && n >= 2) {
-        need_norm_lb(ev);
-        wstate w;
-        w.wm = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.wm);
-        w.pw = w.wm + n;
-        w.rd = sgs_arena_alloc(ev->a, 2 * (size_t)n * sizeof *w.rd);
-        w.rt = w.rd + n;
-        w.rn = sgs_arena_alloc(ev->a, (size_t)n * sizeof *w.rn);
-        w.bd = sgs_arena_zalloc(ev->a, 2 * (size_t)n * sizeof *w.bd);
-        w.bt = w.bd + n;
-        for (uint32_t i = 0; i < n; i++)
-            if (m[i].it->encoding != SGS_POSTINGS_BLOCKS) {
-                w.bd[i] = sgs_arena_alloc(ev->a, 2 * WIN_DOCS * sizeof *w.bd[i]);
-                w.bt[i] = w.bd[i] + WIN_DOCS;
-            }
-        w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
-        w.marks = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.marks);
-        w.held = w.marks + WIN_DOCS / 64;
-        w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
-        w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
-        window_or(ev, m, n, ub, c, top, &w);
-        return;
-    }
-    switch (n) {
-    case 1:
-        maxscore_loop(ev, m, 1, ub, c, top);
-        break;
-    case 2:
-        maxscore_loop(ev, m, 2, ub, c, top);
-        break;
-    case 3:
-        maxscore_loop(ev, m, 3, ub, c, top);
-        break;
-    case 4:
-        maxscore_loop(ev, m, 4, ub, c, top);
-        break;
-    default:
-        maxscore_loop(ev, m, n, ub, c, top);
-    }
 }
 
 /* The root: a flat shape's fast path, or the general walk. */
@@ -1621,7 +511,7 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
         return single_and_not(ev, root, &r);
     if (root->kind == N_AND && all_terms(root->kids, root->n_kids) &&
         all_terms(root->excl, root->n_excl))
-        return flat_and(ev, root, &r);
+        return sgs_eval_flat_and(ev, root, &r);
     settle(ev, root);
     if (root->kind == N_OR && all_terms(root->kids, root->n_kids)) {
         /* MaxScore draws candidates from every scorer, so it needs each to
@@ -1632,10 +522,10 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
             own |= sc[j].it != NULL && sc[j].own;
         if (own)
             return walk_tree(ev, root, &r);
-        if (top == NULL || or_is_sparse(ev, root)) {
+        if (top == NULL || sgs_eval_or_is_sparse(ev, root)) {
             if (top != NULL)
-                maxscore_or(ev, sc, true, top);
-            return count_or(ev, root);
+                sgs_eval_maxscore_or(ev, sc, true, top);
+            return sgs_eval_count_or(ev, root);
         }
         /* The union is counted on MaxScore's own walk: each scorer cursor
          * marks every block it decodes into the bitmap, then the blocks it
@@ -1645,7 +535,7 @@ static uint64_t evaluate(evaluator *ev, enode *root, scorer *sc, sgs_topk *top)
         for (uint32_t j = 0; j < ev->n_pos; j++)
             if (sc[j].it != NULL)
                 sgs_term_iter_mark_along(sc[j].it, words);
-        maxscore_or(ev, sc, false, top);
+        sgs_eval_maxscore_or(ev, sc, false, top);
         for (uint32_t j = 0; j < ev->n_pos; j++)
             if (sc[j].it != NULL)
                 sgs_term_iter_mark_rest(sc[j].it);

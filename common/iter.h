@@ -1,5 +1,5 @@
 /* Posting iterators over one term of a shard: the document-at-a-time cursor
- * the evaluator (eval.c) drives. A cursor walks the term's doc ids in
+ * the evaluator (common/eval*.c) drives. A cursor walks the term's doc ids in
  * increasing order, skips ahead to a target doc, and yields the term
  * frequency and a score bound of the doc it stands on.
  *

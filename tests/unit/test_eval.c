@@ -585,19 +585,36 @@ static void run_pruned_shapes(const fixture *fx, rng *r, uint32_t n_queries)
     sgs_arena_fini(&ea);
 }
 
+/* A row of fixtures for run_pruned_shapes(): `times` shards of n_docs plus
+ * [0, docs_spread) docs and n_terms terms of the given shape, each asked
+ * n_queries queries. */
+typedef struct shape_run {
+    uint32_t times, n_docs, docs_spread, n_terms;
+    shape sh;
+    uint32_t n_queries;
+} shape_run;
+
+/* The rows of a table in order, on one generator seeded for test. */
+static void run_shape_table(const char *test, const shape_run *rows, size_t n_rows)
+{
+    rng r = seeded(test);
+    for (size_t k = 0; k < n_rows; k++)
+        for (uint32_t i = 0; i < rows[k].times; i++) {
+            fixture fx;
+            fixture_build(&fx, &r, rows[k].n_docs + rng_below(&r, rows[k].docs_spread),
+                          rows[k].n_terms, rows[k].sh);
+            run_pruned_shapes(&fx, &r, rows[k].n_queries);
+            fixture_free(&fx);
+        }
+}
+
 Test(eval, differential_pruned_shapes)
 {
-    rng r = seeded("differential_pruned_shapes");
-    for (uint32_t i = 0; i < 2; i++) {
-        fixture fx;
-        fixture_build(&fx, &r, 20000 + rng_below(&r, 30000), 12, SHAPE_PRUNE);
-        run_pruned_shapes(&fx, &r, 150);
-        fixture_free(&fx);
-    }
-    fixture fx;
-    fixture_build(&fx, &r, 5000 + rng_below(&r, 5000), 6, SHAPE_TIES);
-    run_pruned_shapes(&fx, &r, 150);
-    fixture_free(&fx);
+    static const shape_run rows[] = {
+        {2, 20000, 30000, 12, SHAPE_PRUNE, 150},
+        {1, 5000, 5000, 6, SHAPE_TIES, 150},
+    };
+    run_shape_table("differential_pruned_shapes", rows, sizeof rows / sizeof *rows);
 }
 
 /* Root ORs of 2 - 5 terms (the window-at-a-time MaxScore; a term may
@@ -635,13 +652,10 @@ Test(eval, differential_window_or)
  * their docs: the block merge of the two rarest (and its SIMD windows). */
 Test(eval, differential_merge_shapes)
 {
-    rng r = seeded("differential_merge_shapes");
-    for (uint32_t i = 0; i < 2; i++) {
-        fixture fx;
-        fixture_build(&fx, &r, 20000 + rng_below(&r, 30000), 8, SHAPE_MERGE);
-        run_pruned_shapes(&fx, &r, 120);
-        fixture_free(&fx);
-    }
+    static const shape_run rows[] = {
+        {2, 20000, 30000, 8, SHAPE_MERGE, 120},
+    };
+    run_shape_table("differential_merge_shapes", rows, sizeof rows / sizeof *rows);
 }
 
 /* Length codes never exceed the length they code, lose at most 1/16 of it
