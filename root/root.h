@@ -270,8 +270,8 @@ bool root_hedge_take(root *r);
 int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid);
 /* True when the replica looks frozen at now_ns: it has kept a sub-request
  * for longer than delay_ns (its shard's hedge delay) without answering
- * anything, or a hedge beat it (lost > 0) less than ROOT_STUCK_HOLD_NS ago
- * and it has not answered since. */
+ * anything, or a hedge beat it less than ROOT_STUCK_HOLD_NS ago and it has
+ * not answered a sub-request since (lost > 0). */
 bool root_replica_stuck(const root_replica *rep, uint64_t delay_ns, uint64_t now_ns);
 /* True when the replica may take a sub-request at generation gen now. */
 bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns);
