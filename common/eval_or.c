@@ -181,6 +181,11 @@ static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
     return lo;
 }
 
+/* The dense accumulator of window_or, one per thread and zero between
+ * windows (each window clears what it added), so no query pays to zero
+ * WIN_DOCS doubles. */
+static _Thread_local double window_acc[WIN_DOCS];
+
 /* Per-window state of window_or. */
 typedef struct wstate {
     double *wm;       /* per term: its bound within the window, widened */
@@ -188,7 +193,7 @@ typedef struct wstate {
     const uint32_t **rd, **rt; /* per essential term: its docs and tfs in the window ... */
     uint32_t *rn;     /* ... and how many */
     uint32_t **bd, **bt; /* per BITSET term: room for WIN_DOCS docs and tfs (else NULL) */
-    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - wbase */
+    double *acc;      /* window_acc: summed bounds of the essential terms, by doc - wbase */
     uint64_t *marks;  /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
     uint64_t *held;   /* WIN_DOCS / 64 words: docs a non-essential term holds */
     uint32_t *cand;   /* candidates of the window, doc order */
@@ -549,7 +554,7 @@ void sgs_eval_maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
                 w.bd[i] = sgs_arena_alloc(ev->a, 2 * WIN_DOCS * sizeof *w.bd[i]);
                 w.bt[i] = w.bd[i] + WIN_DOCS;
             }
-        w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
+        w.acc = window_acc;
         w.marks = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.marks);
         w.held = w.marks + WIN_DOCS / 64;
         w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
