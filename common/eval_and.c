@@ -7,7 +7,7 @@
  *
  * Invariants: every doc all positive terms hold and no excluded term holds
  * is counted once, in doc order, and ranked exactly as rank_doc() would
- * rank it (pend_flush() repeats its bounds and sums for two terms); the
+ * rank it (pend_flush() goes through the same rank_bar() and rank_tfs()); the
  * cursors are left wherever the walk stopped (nothing reads them after). */
 #include "common/eval_internal.h"
 
@@ -95,28 +95,15 @@ static void pend_flush(const evaluator *ev, ranker *r, pend *pb)
         sgs_shard_prefetch_ext_id(ev->s, pb->v[k].doc);
     for (uint32_t k = 0; k < pb->n && r->active; k++) {
         const pend_doc *p = &pb->v[k];
-        bool full = sgs_topk_full(r->top);
-        double theta = 0;
-        if (full) {
-            theta = sgs_topk_threshold(r->top);
-            if (r->max_total < theta) {
-                r->active = false;
-                break;
-            }
-            if (r->per_doc && p->bound * BOUND_SLACK < theta)
-                continue;
-        }
+        double theta;
+        if (!rank_bar(r, &theta))
+            break;
+        if (r->per_doc && p->bound * BOUND_SLACK < theta)
+            continue;
         double nlb = ev->norm_lb[ev->len_codes[p->doc]], lb = 0;
         for (uint32_t j = 0; j < 2; j++)
             lb += sgs_bm25_score(sc[j].idf, p->tf[j], nlb);
-        if (full && r->len_bound && lb * BOUND_SLACK < theta)
-            continue;
-        double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)p->doc),
-                                    ev->avg_len);
-        double score = 0;
-        for (uint32_t j = 0; j < 2; j++)
-            score += sgs_bm25_score(sc[j].idf, p->tf[j], norm);
-        sgs_topk_push(r->top, p->doc, score);
+        rank_tfs(ev, r, p->doc, p->tf, lb, theta);
     }
     pb->n = 0;
 }

@@ -19,6 +19,7 @@
 #ifndef SGS_COMMON_EVAL_INTERNAL_H
 #define SGS_COMMON_EVAL_INTERNAL_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -109,6 +110,39 @@ static inline void need_norm_lb(evaluator *ev)
     ev->norm_lb = sgs_shard_norm_floors(ev->s);
 }
 
+/* The bar a doc must reach to enter r's heap: -INFINITY while the heap is
+ * not full, else its k-th score. False, with r->active cleared, once no doc
+ * can enter any more (the k-th score is above every possible sum). */
+static inline bool rank_bar(ranker *r, double *theta)
+{
+    *theta = -INFINITY;
+    if (!sgs_topk_full(r->top))
+        return true;
+    *theta = sgs_topk_threshold(r->top);
+    if (r->max_total < *theta) {
+        r->active = false;
+        return false;
+    }
+    return true;
+}
+
+/* Scores d, with tf[j] its tf of positive term j (0: absent), into the heap
+ * unless lb, the score its tfs give with the floor of its length code, shows
+ * against theta (rank_bar) that it cannot enter; reads its length only then.
+ * Sums in positive-term order. */
+static inline void rank_tfs(const evaluator *ev, ranker *r, uint32_t d, const uint32_t *tf,
+                            double lb, double theta)
+{
+    if (r->len_bound && lb * BOUND_SLACK < theta)
+        return;
+    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+    double score = 0;
+    for (uint32_t j = 0; j < ev->n_pos; j++)
+        if (tf[j] != 0)
+            score += sgs_bm25_score(r->sc[j].idf, tf[j], norm);
+    sgs_topk_push(r->top, d, score);
+}
+
 /* Scores d into the heap unless a bound shows it cannot enter. The bounds
  * in order of cost: the block and term maxima (nothing read), then the
  * doc's tfs with the floor of its length code (a length no longer than its
@@ -116,17 +150,11 @@ static inline void need_norm_lb(evaluator *ev)
  * are summed in positive-term order. Needs need_norm_lb() first. */
 static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
 {
-    bool full = sgs_topk_full(r->top);
-    double theta = 0;
-    if (full) {
-        theta = sgs_topk_threshold(r->top);
-        if (r->max_total < theta) {
-            r->active = false;
-            return;
-        }
-        if (r->per_doc && bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
-            return;
-    }
+    double theta;
+    if (!rank_bar(r, &theta))
+        return;
+    if (r->per_doc && bound_doc(ev, r->sc, d) * BOUND_SLACK < theta)
+        return;
     const scorer *sc = r->sc;
     uint32_t *tf = r->tf;
     double nlb = ev->norm_lb[ev->len_codes[d]], lb = 0;
@@ -141,14 +169,7 @@ static inline void rank_doc(const evaluator *ev, ranker *r, uint32_t d)
             lb += sgs_bm25_score(sc[j].idf, tf[j], nlb);
         }
     }
-    if (full && r->len_bound && lb * BOUND_SLACK < theta)
-        return;
-    double norm = sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
-    double score = 0;
-    for (uint32_t j = 0; j < ev->n_pos; j++)
-        if (tf[j] != 0)
-            score += sgs_bm25_score(sc[j].idf, tf[j], norm);
-    sgs_topk_push(r->top, d, score);
+    rank_tfs(ev, r, d, tf, lb, theta);
 }
 
 /* ---- across the files ---------------------------------------------------- */

@@ -5,6 +5,9 @@
  * (window_or: bounds per window of doc ids, bulk length-code bounds in a
  * dense accumulator); otherwise document-at-a-time (maxscore_loop).
  *
+ * Before the windows, a seed bar: the k-th best score the highest-max
+ * term alone gives the docs of its best block (seed_bar).
+ *
  * Invariants: only ranks (the union is counted in eval_count.c or by the
  * cursors' marks); a doc is pushed with the exact score summed in
  * positive-term order as everywhere else, and pruning skips only docs whose
@@ -178,6 +181,11 @@ static inline uint32_t block_end_after(const sgs_term_iter *it, uint32_t upto)
     return lo;
 }
 
+/* The dense accumulator of window_or, one per thread and zero between
+ * windows (each window clears what it added), so no query pays to zero
+ * WIN_DOCS doubles. */
+static _Thread_local double window_acc[WIN_DOCS];
+
 /* Per-window state of window_or. */
 typedef struct wstate {
     double *wm;       /* per term: its bound within the window, widened */
@@ -185,7 +193,7 @@ typedef struct wstate {
     const uint32_t **rd, **rt; /* per essential term: its docs and tfs in the window ... */
     uint32_t *rn;     /* ... and how many */
     uint32_t **bd, **bt; /* per BITSET term: room for WIN_DOCS docs and tfs (else NULL) */
-    double *acc;      /* WIN_DOCS: summed bounds of the essential terms, by doc - wbase */
+    double *acc;      /* window_acc: summed bounds of the essential terms, by doc - wbase */
     uint64_t *marks;  /* WIN_DOCS / 64 words: docs whose bound in acc reaches their bar */
     uint64_t *held;   /* WIN_DOCS / 64 words: docs a non-essential term holds */
     uint32_t *cand;   /* candidates of the window, doc order */
@@ -227,6 +235,62 @@ static inline void window_score(const evaluator *ev, mterm *m, uint32_t n, doubl
         c[m[i].j] = 0;
 }
 
+/* A bar no hit of window_or can be below, found before any window: the
+ * k-th best score that term t alone gives the docs of its block with the
+ * highest stored maximum, or -INFINITY when that block holds fewer than k
+ * docs. With every idf >= 0 a doc's score is a sum of non-negative terms,
+ * summed in order, so it is at least its term-t score (rounding is
+ * monotonic); those k docs all score at least the bar, hence so does the
+ * k-th hit. Starting from it, windows and candidates below it are passed
+ * before the heap has filled. Reads one block on a cursor of its own. */
+static double seed_bar(evaluator *ev, const mterm *t, uint32_t k)
+{
+    const sgs_term_iter *src = t->it;
+    if (src->encoding != SGS_POSTINGS_BLOCKS || src->df < k || k > SGS_BLOCK_LEN)
+        return -INFINITY;
+    sgs_term_iter *it = sgs_arena_alloc(ev->a, sizeof *it);
+    *it = *src;
+    it->mark = NULL;
+    if (sgs_term_iter_seek_block(it, sgs_term_iter_top_block(src)) == SGS_ITER_END ||
+        it->count < k)
+        return -INFINITY;
+    sgs_term_iter_load_tfs(it);
+    for (uint32_t p = 0; p < it->count; p++)
+        __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)it->docs[p]);
+    /* best[0 .. k): the k best scores so far, ascending. */
+    double best[SGS_BLOCK_LEN];
+    uint32_t n = 0;
+    for (uint32_t p = 0; p < it->count; p++) {
+        uint32_t d = it->docs[p];
+        double norm =
+            sgs_bm25_norm(sgs_load_u32(ev->doc_lengths + 4 * (uint64_t)d), ev->avg_len);
+        double x = sgs_bm25_score(t->idf, it->tfs[p], norm);
+        if (n < k) {
+            uint32_t i = n++;
+            for (; i > 0 && best[i - 1] > x; i--)
+                best[i] = best[i - 1];
+            best[i] = x;
+        } else if (x > best[0]) {
+            /* The smallest leaves; x moves up into place. */
+            uint32_t i = 0;
+            for (; i + 1 < k && best[i + 1] < x; i++)
+                best[i] = best[i + 1];
+            best[i] = x;
+        }
+    }
+    return n == k ? best[0] : -INFINITY;
+}
+
+/* The bar of window_or: the heap's k-th score once it is full, never below
+ * the seed. */
+static inline double window_bar(const sgs_topk *top, double seed)
+{
+    if (!sgs_topk_full(top))
+        return seed;
+    double t = sgs_topk_threshold(top);
+    return t > seed ? t : seed;
+}
+
 /* Window-at-a-time MaxScore over n BLOCKS terms sorted by maximum (ub:
  * prefix sums of the widened term maxima). The doc ids are cut into
  * windows of at most WIN_DOCS docs that end no later than the decoded block
@@ -241,9 +305,10 @@ static inline void window_score(const evaluator *ev, mterm *m, uint32_t n, doubl
  * non-essential terms when one of them holds it, can reach the k-th score
  * is a candidate: the non-essential terms are probed while it still can,
  * and only then is it scored exactly, as everywhere else (exact lengths,
- * positive-term order). */
+ * positive-term order). "The k-th score" is window_bar()'s: never below
+ * seed (seed_bar, or -INFINITY for none). */
 static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, double *c,
-                      sgs_topk *top, wstate *w)
+                      sgs_topk *top, double seed, wstate *w)
 {
     const uint8_t *codes = ev->len_codes;
     const double *nlb = ev->norm_lb;
@@ -252,18 +317,12 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
     uint32_t *rn = w->rn;
     uint64_t *marks = w->marks, *held = w->held;
     uint32_t e = 0; /* terms [0, e) are non-essential by their maxima */
-    bool full = false;
-    double theta = -INFINITY;
     for (;;) {
-        if (!full && sgs_topk_full(top))
-            full = true;
-        if (full) {
-            theta = sgs_topk_threshold(top);
-            while (e < n && ub[e] < theta)
-                e++;
-            if (e == n)
-                return;
-        }
+        double theta = window_bar(top, seed);
+        while (e < n && ub[e] < theta)
+            e++;
+        if (e == n)
+            return;
         uint32_t base = SGS_ITER_END;
         for (uint32_t i = e; i < n; i++)
             if (m[i].it->doc < base)
@@ -294,9 +353,9 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
             pw[i] = sum += b;
         }
         uint32_t posted = 0;
-        if (!full || sum >= theta) {
+        if (sum >= theta) {
             uint32_t we = 0; /* terms [0, we) are non-essential in the window */
-            while (full && we < n && pw[we] < theta)
+            while (we < n && pw[we] < theta)
                 we++;
             double ne_ub = we > 0 ? pw[we - 1] : 0;
             uint32_t n_words = (wend - wbase) / 64 + 1;
@@ -330,7 +389,7 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
              * the others are passed without reading their length codes.
              * Else every essential posting's code is read: asked for here,
              * so the misses overlap the marking below. */
-            bool all = !full || pw[n - 1] - ne_ub >= theta;
+            bool all = pw[n - 1] - ne_ub >= theta;
             if (all)
                 for (uint32_t i = we; i < n; i++)
                     for (uint32_t p = 0; p < rn[i]; p++)
@@ -421,20 +480,17 @@ static void window_or(evaluator *ev, mterm *m, uint32_t n, const double *ub, dou
             for (uint32_t q = 0; q < n_cand; q++) {
                 uint32_t d = w->cand[q];
                 double b = w->cand_ub[q];
-                if (!full && sgs_topk_full(top))
-                    full = true;
-                if (full)
-                    theta = sgs_topk_threshold(top);
+                theta = window_bar(top, seed);
                 /* A doc no non-essential term holds needs no probe. */
                 uint32_t o = d - wbase;
                 bool keep = true, h = (held[o >> 6] >> (o & 63)) & 1;
                 for (uint32_t i = h ? we : 0; keep && i-- > 0;) {
-                    if (full && b + pw[i] < theta)
+                    if (b + pw[i] < theta)
                         keep = false;
                     else if (probe(m[i].it, d) == d)
                         b += wm[i];
                 }
-                if (keep && (!full || b >= theta))
+                if (keep && b >= theta)
                     window_score(ev, m, n, c, top, we, d);
             }
             if (we > 0)
@@ -498,12 +554,12 @@ void sgs_eval_maxscore_or(evaluator *ev, scorer *sc, bool copy, sgs_topk *top)
                 w.bd[i] = sgs_arena_alloc(ev->a, 2 * WIN_DOCS * sizeof *w.bd[i]);
                 w.bt[i] = w.bd[i] + WIN_DOCS;
             }
-        w.acc = sgs_arena_zalloc(ev->a, WIN_DOCS * sizeof *w.acc);
+        w.acc = window_acc;
         w.marks = sgs_arena_zalloc(ev->a, 2 * WIN_DOCS / 64 * sizeof *w.marks);
         w.held = w.marks + WIN_DOCS / 64;
         w.cand = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand);
         w.cand_ub = sgs_arena_alloc(ev->a, WIN_DOCS * sizeof *w.cand_ub);
-        window_or(ev, m, n, ub, c, top, &w);
+        window_or(ev, m, n, ub, c, top, seed_bar(ev, &m[n - 1], top->k), &w);
         return;
     }
     switch (n) {

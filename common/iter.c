@@ -2,6 +2,7 @@
  * galloping through the skip table, bitset scans and tf lookup by rank. */
 #include "common/iter.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -233,6 +234,29 @@ uint32_t sgs_term_iter_next_block_reaching(sgs_term_iter *it, double theta, doub
         if (!sgs_iter_charge(it->ctx, 1))
             return end_iter(it);
     }
+    return load_block(it, b);
+}
+
+uint32_t sgs_term_iter_top_block(const sgs_term_iter *it)
+{
+    if (it->encoding != SGS_POSTINGS_BLOCKS)
+        return it->n_blocks;
+    uint32_t best = 0;
+    float best_max = -INFINITY;
+    for (uint32_t b = 0; b < it->n_blocks; b++) {
+        float x = load_f32(it->skip + (uint64_t)b * SGS_SHARD_SKIP_ENTRY_SIZE + 8);
+        if (x > best_max) {
+            best_max = x;
+            best = b;
+        }
+    }
+    return best;
+}
+
+uint32_t sgs_term_iter_seek_block(sgs_term_iter *it, uint32_t b)
+{
+    if (it->encoding != SGS_POSTINGS_BLOCKS)
+        return end_iter(it);
     return load_block(it, b);
 }
 

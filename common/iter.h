@@ -142,6 +142,16 @@ void sgs_term_iter_mark_rest(sgs_term_iter *it);
  * Returns the new doc (SGS_ITER_END when no block is left). */
 uint32_t sgs_term_iter_next_block_reaching(sgs_term_iter *it, double theta, double slack);
 
+/* The block with the highest stored block max (the first of equals), or
+ * n_blocks for a BITSET cursor (no block maxima). Reads the skip table only. */
+uint32_t sgs_term_iter_top_block(const sgs_term_iter *it);
+
+/* Decodes block b of a BLOCKS cursor and stands on its first posting, even
+ * when that moves the cursor backwards: for a cursor of its own (a copy),
+ * never one the evaluation walks. SGS_ITER_END when b >= n_blocks or on
+ * corruption. */
+uint32_t sgs_term_iter_seek_block(sgs_term_iter *it, uint32_t b);
+
 /* Slow paths of the inline functions below. */
 uint32_t sgs_term_iter_next_block(sgs_term_iter *it);
 uint32_t sgs_term_iter_advance_slow(sgs_term_iter *it, uint32_t target);

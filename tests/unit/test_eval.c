@@ -867,3 +867,62 @@ Test(eval, threads_share_a_shard)
     sgs_arena_fini(&qa);
     fixture_free(&fx);
 }
+
+/* The window OR starts from a seed bar: the k-th score its highest-max
+ * term alone gives the docs of that term's best block (eval_or.c). Here
+ * every doc has the same length and every posting tf 1, so all docs of "a"
+ * score the same, the first of its two blocks is the best, and the seed
+ * equals the k-th hit's score exactly; the hits must still be the docs of
+ * "a" with the smallest external ids, which are all in its second block. */
+Test(eval, window_or_seed_ties)
+{
+    char path[] = "/tmp/sgs-test-eval-seed-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    const uint32_t n_docs = 10000;
+    sgs_err err = {0};
+    sgs_shard_writer *w = sgs_shard_writer_new(path, 0, 1, 5, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    for (uint32_t d = 0; d < n_docs; d++) {
+        /* Docs 256, 258 .. 510 (the second block of "a") sort first. */
+        char id[16];
+        bool second = d >= 256 && d <= 510 && d % 2 == 0;
+        snprintf(id, sizeof id, "%05u", second ? (d - 256) / 2 : 1000 + d);
+        cr_assert_eq(sgs_shard_writer_add_doc(w, id, strlen(id), "{}", 2, 10, &err), 0, "%s",
+                     err.msg);
+    }
+    sgs_shard_writer_set_corpus(w, n_docs, 10.0);
+    cr_assert_eq(sgs_shard_writer_begin_term(w, "a", 1, 256, 256, &err), 0, "%s", err.msg);
+    for (uint32_t d = 0; d <= 510; d += 2)
+        cr_assert_eq(sgs_shard_writer_add_posting(w, d, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(sgs_shard_writer_end_term(w, &err), 0, "%s", err.msg);
+    cr_assert_eq(sgs_shard_writer_begin_term(w, "b", 1, 100, 5000, &err), 0, "%s", err.msg);
+    for (uint32_t d = 1001; d <= 1100; d++)
+        cr_assert_eq(sgs_shard_writer_add_posting(w, d, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(sgs_shard_writer_end_term(w, &err), 0, "%s", err.msg);
+    uint64_t xxh3, size;
+    cr_assert_eq(sgs_shard_writer_finish(w, &xxh3, &size, &err), 0, "%s", err.msg);
+    sgs_shard_writer_free(w);
+    sgs_shard *s = sgs_shard_open(path, ALL_VERIFY, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+
+    sgs_arena a;
+    sgs_arena_init(&a, 1 << 16);
+    sgs_query_node *q = mk(&a, SGS_QUERY_OR, 2);
+    q->children[0] = mk_term(&a, "a");
+    q->children[1] = mk_term(&a, "b");
+    static const uint32_t ks[] = {1, 10, 128};
+    for (uint32_t i = 0; i < sizeof ks / sizeof *ks; i++) {
+        sgs_eval_result res;
+        cr_assert_eq(sgs_eval(s, q, ks[i], 0, &a, &res, &err), 0, "%s", err.msg);
+        cr_assert_eq(res.total, 356);
+        cr_assert_eq(res.n_hits, ks[i]);
+        for (uint32_t j = 0; j < ks[i]; j++)
+            cr_assert_eq(res.hits[j].doc, 256 + 2 * j, "k=%u: hit %u is doc %u", ks[i], j,
+                         res.hits[j].doc);
+    }
+    sgs_arena_fini(&a);
+    sgs_shard_close(s);
+    unlink(path);
+}
