@@ -88,9 +88,6 @@ struct root_replica {
                                   * replica asked later answered first: it looks stalled */
     double ewma_us;
     uint64_t sent, beaten;       /* sub-requests sent to it; of those, lost as above */
-    uint64_t last_beaten_ns;     /* when lost last grew */
-    uint64_t waiting_since_ns;   /* the later of its last answer and the moment in_flight
-                                  * left 0: how long it has kept work without answering */
     /* Idle keep-alive connections. */
     root_conn *idle;
     uint32_t n_idle;
@@ -253,7 +250,6 @@ void root_query_start(root *r, root_query *q);
 #define ROOT_HEDGE_BURST 10.0  /* hedge tokens banked at least (the bucket's floor capacity) */
 #define ROOT_HEDGE_BURST_S 2.0 /* seconds of hedge earnings the bucket holds */
 #define ROOT_EXPLORE 16u       /* one replica choice in this many is uniform */
-#define ROOT_STUCK_HOLD_NS (1000ull * 1000000u) /* how long a beaten replica stays stuck */
 /* Token bucket: a primary leaf request adds budget tokens (capped at the
  * larger of ROOT_HEDGE_BURST and r->hedge_burst); root_hedge_take spends
  * one, false when none is left. */
@@ -264,15 +260,8 @@ bool root_hedge_take(root *r);
  * ROOT_EXPLORE), avoiding `avoid` (-1 for none) when another is eligible;
  * -1 when none is. A replica's cost is (in_flight + lost + 1) times its
  * latency estimate, so one that a later-sent request just beat keeps
- * counting as loaded after its cancelled sub-request left in_flight. A
- * stuck replica (root_replica_stuck) is left out of the uniform pick and
- * loses cost ties while a candidate that is not stuck exists. */
+ * counting as loaded after its cancelled sub-request left in_flight. */
 int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid);
-/* True when the replica looks frozen at now_ns: it has kept a sub-request
- * for longer than delay_ns (its shard's hedge delay) without answering
- * anything, or a hedge beat it less than ROOT_STUCK_HOLD_NS ago and it has
- * not answered a sub-request since (lost > 0). */
-bool root_replica_stuck(const root_replica *rep, uint64_t delay_ns, uint64_t now_ns);
 /* True when the replica may take a sub-request at generation gen now. */
 bool root_replica_eligible(const root_replica *rep, uint64_t gen, uint64_t now_ns);
 /* Merges the OK slots' hits into out_json as the "hits" array (offset skipped,

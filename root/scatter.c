@@ -75,37 +75,14 @@ static double replica_cost(const root_replica *rep, uint64_t now_ns, int64_t slo
     return cost;
 }
 
-/* Two signals, both O(1) per replica: a frozen leaf answers nothing, so
- * work kept past the hedge delay with no answer at all (any answer, even of
- * another sub-request, resets waiting_since_ns) catches it before a hedge
- * has won; once hedges won, its sub-requests are cancelled and in_flight is
- * back to 0, and lost carries the signal. lost only clears when the replica
- * answers, which it cannot do without work: the hold lets the uniform pick
- * try it again ROOT_STUCK_HOLD_NS after the last hedge beat it, so a frozen
- * replica gets about one sub-request a hold while a recovered one is found
- * again (besides cost picks, and hedges when it is the only other one). */
-bool root_replica_stuck(const root_replica *rep, uint64_t delay_ns, uint64_t now_ns)
-{
-    if (rep->in_flight > 0 && now_ns > rep->waiting_since_ns &&
-        now_ns - rep->waiting_since_ns > delay_ns)
-        return true;
-    return rep->lost > 0 && now_ns >= rep->last_beaten_ns &&
-           now_ns - rep->last_beaten_ns < ROOT_STUCK_HOLD_NS;
-}
-
 int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid)
 {
     uint64_t gen = atomic_load(&r->serving_generation);
-    int cand[ROOT_MAX_REPLICAS], fresh[ROOT_MAX_REPLICAS];
-    bool stuck[ROOT_MAX_REPLICAS];
-    int n = 0, n_fresh = 0;
+    int cand[ROOT_MAX_REPLICAS];
+    int n = 0;
     for (uint32_t i = 0; i < s->n_replicas; i++)
-        if ((int)i != avoid && root_replica_eligible(&s->replicas[i], gen, now_ns)) {
-            stuck[i] = root_replica_stuck(&s->replicas[i], s->hedge_delay_ns, now_ns);
-            if (!stuck[i])
-                fresh[n_fresh++] = (int)i;
+        if ((int)i != avoid && root_replica_eligible(&s->replicas[i], gen, now_ns))
             cand[n++] = (int)i;
-        }
     if (n == 0)
         return -1;
     if (n == 1)
@@ -113,20 +90,16 @@ int root_pick_replica(root *r, root_shard *s, uint64_t now_ns, int avoid)
     /* Two distinct draws, the cheaper wins: with two replicas a stalled one
      * (its in-flight count and latency estimate up) gets no new work. One
      * pick in ROOT_EXPLORE is uniform instead, so a replica that looked
-     * worse keeps getting some traffic and its estimate recovers; that pick
-     * skips stuck replicas (a frozen one would hold its sub-request until a
-     * hedge rescued it) unless every candidate is stuck. */
+     * worse keeps getting some traffic and its estimate recovers. */
     uint64_t x = rng_next(&r->rng);
-    if ((x >> 32) % ROOT_EXPLORE == 0)
-        return n_fresh > 0 ? fresh[x % (uint64_t)n_fresh] : cand[x % (uint64_t)n];
     int ia = (int)(x % (uint64_t)n);
     int a = cand[ia];
+    if ((x >> 32) % ROOT_EXPLORE == 0)
+        return a;
     int b = cand[(ia + 1 + (int)(rng_next(&r->rng) % (uint64_t)(n - 1))) % n];
     int64_t ss = r->cfg ? r->cfg->slow_start_ms : 0;
     double ca = replica_cost(&s->replicas[a], now_ns, ss);
     double cb = replica_cost(&s->replicas[b], now_ns, ss);
-    if (ca == cb && stuck[a] != stuck[b])
-        return stuck[a] ? b : a;
     return cb < ca ? b : a;
 }
 
@@ -309,7 +282,6 @@ static void attempt_cancel(root *r, root_attempt *a, bool beaten)
         rep->ewma_us = (1 - EWMA_ALPHA) * rep->ewma_us + EWMA_ALPHA * (double)took_us;
         rep->lost++;
         rep->beaten++;
-        rep->last_beaten_ns = sgs_evloop_now(r->loop);
     }
     if (a->conn) {
         a->conn->att = NULL;
@@ -407,7 +379,6 @@ static void attempt_answered(root *r, root_attempt *a, const sgs_http_response *
     uint64_t now = sgs_evloop_now(r->loop);
     uint64_t took_us = (now - a->start_ns) / 1000u;
     char why[200], type[32];
-    rep->waiting_since_ns = now; /* any answer shows it is not frozen */
     if (resp->status != 200) {
         error_type(resp, why, sizeof why, type, sizeof type);
         bool timeout = resp->status == 504;
@@ -629,8 +600,6 @@ static void send_attempt(root *r, root_query *q, root_slot *sl, int avoid, bool 
     a->fresh_retry = fresh;
     c->att = a;
     sl->active[sl->active[0] ? 1 : 0] = a;
-    if (rep->in_flight == 0)
-        rep->waiting_since_ns = now;
     rep->in_flight++;
     rep->sent++;
     sgs_counter_inc(r->m.leaf_requests);

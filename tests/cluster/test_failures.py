@@ -255,9 +255,7 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
     probe to notice): every query still answers in full, far inside its
     deadline, by the other replica; a query whose primary went to the frozen
     one shows the hedge winning; and replica choice keeps new work off the
-    frozen replica: once a hedge beat it, it is stuck, left out of even the
-    uniform exploration picks for the root's 1 s hold (ROOT_STUCK_HOLD_NS)
-    unless it answers."""
+    frozen replica (only its exploration share reaches it)."""
     leaves = cluster.leaves(idx4, 2, replicas=2)
     # A sequential client earns hedge tokens only between its queries: a
     # generous budget keeps the bucket from being what this test measures.
@@ -270,7 +268,7 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
     reps = Client(root.port).get("/v1/info").json["shards"][0]["replicas"]
     best = min(reps, key=lambda x: x["latency_ewma_ms"])["url"]
     frozen = [lf for lf in leaves[0] if lf.url == best][0]
-    timeout_ms, n = 3000, 200
+    timeout_ms, n = 3000, 60
     replies = []
 
     def replica_info():
@@ -283,10 +281,8 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
         # The stop reaches a process's threads one after another (each must
         # run to stop itself): wait until all of them are stopped.
         _wait(lambda: _all_threads_stopped(frozen.pid), 10, "every thread of the leaf stopped")
-        t0 = time.monotonic()
         for i in range(n):
             replies.append(c.search(q=QUERIES[i % len(QUERIES)], k=5, timeout_ms=timeout_ms))
-        elapsed = time.monotonic() - t0
         during = replica_info()
     finally:
         frozen.signal(signal.SIGCONT)
@@ -308,12 +304,9 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
     won = sum(v for k, v in m.items() if k.startswith("sgs_root_hedges_won_total"))
     assert hedged > 0 and sent >= hedged and won >= hedged
     # Two distinct draws: after its first stall the frozen replica costs
-    # more (draws with replacement would send it about a quarter of the
-    # queries), and stuck it gets none of the 1-in-16 uniform picks either
-    # (those sent it 1 in 32, 6 of 200) until the hold runs out: the first
-    # query or two, then at most about one a second.
-    assert hedged <= 3 + int(elapsed), "%d of %d queries went to the frozen replica in %.2f s" % (
-        hedged, n, elapsed)
+    # more, so only the 1-in-16 uniform picks (half of them it) reach it;
+    # draws with replacement would send it about a quarter of the queries.
+    assert hedged <= n // 5, "%d of %d queries were sent to the frozen replica" % (hedged, n)
     # Every hedge that won beat a primary on the frozen replica: the root
     # counts each as "beaten" there and none on the healthy one, and the
     # frozen replica still counts as loaded ("lost") until it answers again.
@@ -322,13 +315,9 @@ def test_frozen_replica_is_hedged_per_query_and_steered_around(idx4, cluster):
     assert fd["beaten"] - fb["beaten"] == hedged, (fb, fd, hedged)
     assert during[healthy.url]["beaten"] == before[healthy.url]["beaten"], during
     assert fd["lost"] >= 1 and fd["in_flight"] == 0, fd
-    # Continued, it gets exploration picks again once the hold ran out; its
-    # first answer clears it.
-    until = time.monotonic() + 10 * SLOW
-    i = 0
-    while time.monotonic() < until:
+    # Continued, it gets exploration picks again; its first answer clears it.
+    for i in range(2000):
         assert c.search(q=QUERIES[i % len(QUERIES)], k=5).status == 200
-        i += 1
-        if i % 20 == 0 and replica_info()[frozen.url]["lost"] == 0:
+        if i % 20 == 19 and replica_info()[frozen.url]["lost"] == 0:
             break
     assert replica_info()[frozen.url]["lost"] == 0, replica_info()[frozen.url]

@@ -1,7 +1,6 @@
 /* sgs-root's pure parts: replica choice (eligibility, avoidance, power of
- * two choices, slow start, stuck replicas), the hedge token bucket, and the
- * k-way merge of shard answers (order, ties on id bytes, offset, failed
- * shards). */
+ * two choices, slow start), the hedge token bucket, and the k-way merge of
+ * shard answers (order, ties on id bytes, offset, failed shards). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -137,104 +136,41 @@ Test(hedge_budget, capacity_follows_the_request_rate)
     cr_assert_eq(taken, (int)ROOT_HEDGE_BURST);
 }
 
-/* Two replicas, one loaded or stuck: distinct draws keep new work off the
- * dearer one except the uniform exploration picks, and those skip a stuck
- * one (root_replica_stuck). Each row is replica 0's state at 10 s, with a
- * 1 ms hedge delay (replica 1 as setup() leaves it but for its in_flight,
- * which it has had since now: answering), and the bounds of replica 0's
- * share of 16000 picks, both exclusive. */
-Test(replica_choice, a_loaded_replica_gets_only_exploration_a_stuck_one_none)
+/* Two replicas, one loaded: distinct draws keep new work off the dearer
+ * one except the uniform exploration picks. Each row is replica 0's state
+ * (replica 1 as setup() leaves it but for its in_flight) and the bounds
+ * of its share of 16000 picks, both exclusive. */
+Test(replica_choice, a_loaded_replica_gets_only_exploration_until_it_recovers)
 {
     static const struct {
         const char *what;
         uint32_t in_flight0, lost0;
-        double ewma0_us, waiting0_ms, beaten0_ms; /* how long ago */
+        double ewma0_us;
         uint32_t in_flight1;
         int above, below;
     } cases[] = {
-        /* Loaded, answering: within the hedge delay it is only dearer. */
-        {"loaded", 3, 0, 3000, 0.5, 0, 0, 250, 1000},
-        /* Frozen: its work outstanding past the hedge delay, no answer. */
-        {"frozen", 3, 0, 3000, 5, 0, 0, -1, 1},
-        /* A hedge just beat it: its stuck sub-request was cancelled, so its
+        /* Frozen: its in-flight count grows, its estimate rises. */
+        {"stalled", 3, 0, 3000, 0, 250, 1000},
+        /* A hedge beat it: its stuck sub-request was cancelled, so its
          * in_flight is back to 0 while the healthy replica has one in
-         * flight and the same estimate. The lost count keeps it the dearer
-         * one, and stuck it gets no exploration pick either. */
-        {"beaten", 0, 2, 100, 0, 1, 1, -1, 1},
-        /* Beaten a hold ago and not asked since: exploration tries it. */
-        {"beaten a hold ago", 0, 2, 100, 0, 1500, 1, 250, 1000},
+         * flight and the same estimate. The lost count keeps it the
+         * dearer one (without it, it would win every distinct pair). */
+        {"beaten", 0, 2, 100, 1, 250, 1000},
         /* It answered again (lost back to 0): the cheaper one once more. */
-        {"recovered", 0, 0, 100, 0, 0, 1, 15000, 16001},
-        /* Equal costs: the one silent past the hedge delay loses the tie. */
-        {"tie, stuck", 1, 0, 100, 5, 0, 1, -1, 1},
-        /* Equal costs, neither stuck: a tie goes to either. */
-        {"tie", 1, 0, 100, 0.5, 0, 1, 7000, 9000},
+        {"recovered", 0, 0, 100, 1, 15000, 16001},
     };
-    uint64_t now = 10ull * 1000000000u;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         setup(2, 1);
-        shard.hedge_delay_ns = 1000000u;
         reps[0].in_flight = cases[c].in_flight0;
         reps[0].lost = cases[c].lost0;
         reps[0].ewma_us = cases[c].ewma0_us;
-        reps[0].waiting_since_ns = now - (uint64_t)(cases[c].waiting0_ms * 1e6);
-        reps[0].last_beaten_ns = cases[c].lost0 ? now - (uint64_t)(cases[c].beaten0_ms * 1e6) : 0;
         reps[1].in_flight = cases[c].in_flight1;
-        reps[1].waiting_since_ns = now;
         int n0 = 0;
         for (int i = 0; i < 16000; i++)
-            n0 += root_pick_replica(&r, &shard, now, -1) == 0;
+            n0 += root_pick_replica(&r, &shard, 0, -1) == 0;
         cr_assert(n0 > cases[c].above && n0 < cases[c].below, "%s replica chosen %d of 16000",
                   cases[c].what, n0);
     }
-}
-
-/* A stuck replica is still used when nothing else is: alone, as the hedge
- * target (avoid = the primary's replica), or with every replica stuck; among
- * three, the uniform picks leave out the stuck one until it answers. */
-Test(replica_choice, a_stuck_replica_is_used_when_no_other_is_left)
-{
-    uint64_t now = 10ull * 1000000000u;
-    setup(2, 1);
-    shard.hedge_delay_ns = 1000000u;
-    reps[0].lost = 1;
-    reps[0].last_beaten_ns = now;
-    cr_assert(root_replica_stuck(&reps[0], shard.hedge_delay_ns, now));
-    cr_assert(!root_replica_stuck(&reps[0], shard.hedge_delay_ns, now + ROOT_STUCK_HOLD_NS));
-    for (int i = 0; i < 1000; i++)
-        cr_assert_eq(root_pick_replica(&r, &shard, now, 1), 0, "the hedge target");
-    reps[1].probe_ok = false;
-    for (int i = 0; i < 1000; i++)
-        cr_assert_eq(root_pick_replica(&r, &shard, now, -1), 0, "the only eligible one");
-    reps[1].probe_ok = true;
-    reps[1].in_flight = 1;
-    reps[1].waiting_since_ns = now - 5000000u; /* stuck too */
-    cr_assert(root_replica_stuck(&reps[1], shard.hedge_delay_ns, now));
-    int n0 = 0;
-    for (int i = 0; i < 16000; i++) {
-        int got = root_pick_replica(&r, &shard, now, -1);
-        cr_assert(got == 0 || got == 1);
-        n0 += got == 0;
-    }
-    cr_assert(n0 > 0 && n0 < 16000, "both stuck: replica 0 chosen %d of 16000", n0);
-
-    setup(3, 1);
-    shard.hedge_delay_ns = 1000000u;
-    reps[2].in_flight = 1;
-    reps[2].waiting_since_ns = now - 5000000u;
-    reps[2].ewma_us = 6000; /* dearer than both: only a uniform pick could reach it */
-    int count[3] = {0, 0, 0};
-    for (int i = 0; i < 16000; i++)
-        count[root_pick_replica(&r, &shard, now, -1)]++;
-    cr_assert(count[2] == 0, "stuck replica chosen %d of 16000", count[2]);
-    cr_assert(count[0] > 7000 && count[1] > 7000, "%d and %d of 16000", count[0], count[1]);
-    /* It answers (in_flight back to 0): the uniform picks find it again. */
-    reps[2].in_flight = 0;
-    reps[2].waiting_since_ns = now;
-    count[0] = count[1] = count[2] = 0;
-    for (int i = 0; i < 16000; i++)
-        count[root_pick_replica(&r, &shard, now, -1)]++;
-    cr_assert(count[2] > 150 && count[2] < 700, "answering again, chosen %d of 16000", count[2]);
 }
 
 static sgs_wire_hit hit(const char *id, double score)
