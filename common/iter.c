@@ -220,6 +220,12 @@ uint32_t sgs_term_iter_advance_slow(sgs_term_iter *it, uint32_t target)
     return it->doc = it->docs[p];
 }
 
+/* The stored block max of block b (< n_blocks), from its skip entry. */
+static float stored_block_max(const sgs_term_iter *it, uint32_t b)
+{
+    return load_f32(it->skip + (uint64_t)b * SGS_SHARD_SKIP_ENTRY_SIZE + 8);
+}
+
 uint32_t sgs_term_iter_next_block_reaching(sgs_term_iter *it, double theta, double slack)
 {
     if (it->doc == SGS_ITER_END)
@@ -227,9 +233,7 @@ uint32_t sgs_term_iter_next_block_reaching(sgs_term_iter *it, double theta, doub
     if (it->encoding != SGS_POSTINGS_BLOCKS)
         return sgs_term_iter_next(it);
     uint32_t b = it->block + 1;
-    while (b < it->n_blocks &&
-           (double)load_f32(it->skip + (uint64_t)b * SGS_SHARD_SKIP_ENTRY_SIZE + 8) * slack <
-               theta) {
+    while (b < it->n_blocks && (double)stored_block_max(it, b) * slack < theta) {
         b++;
         if (!sgs_iter_charge(it->ctx, 1))
             return end_iter(it);
@@ -244,7 +248,7 @@ uint32_t sgs_term_iter_top_block(const sgs_term_iter *it)
     uint32_t best = 0;
     float best_max = -INFINITY;
     for (uint32_t b = 0; b < it->n_blocks; b++) {
-        float x = load_f32(it->skip + (uint64_t)b * SGS_SHARD_SKIP_ENTRY_SIZE + 8);
+        float x = stored_block_max(it, b);
         if (x > best_max) {
             best_max = x;
             best = b;
