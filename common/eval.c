@@ -582,6 +582,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
     ev.avg_len = h->corpus_avg_len;
     ev.doc_lengths = sgs_shard_section_bytes(s, SGS_SECTION_DOC_LENGTHS);
     ev.len_codes = sgs_shard_len_codes(s);
+    ev.ext_ranks = sgs_shard_ext_id_ranks(s);
     ev.n_pos = sgs_query_positive_terms(query, a, &ev.pos);
     ev.pos_entry = sgs_arena_alloc(a, (ev.n_pos + 1) * sizeof *ev.pos_entry);
     for (uint32_t j = 0; j < ev.n_pos; j++)
@@ -598,7 +599,7 @@ int sgs_eval(const sgs_shard *s, const sgs_query_node *query, uint32_t k, uint64
         return ev.ctx.status;
     uint64_t total = evaluate(&ev, root, sc, k > 0 ? &top : NULL);
     if (ev.ctx.status == 0 && k > 0 && top.bad_doc != SGS_ITER_END)
-        return sgs_err_set(err, SGS_ECORRUPT, "%s: external id of doc %u out of bounds",
+        return sgs_err_set(err, SGS_ECORRUPT, "%s: doc %u past the shard's documents",
                            sgs_shard_path(s), top.bad_doc);
     if (ev.ctx.status != 0)
         return ev.ctx.status;

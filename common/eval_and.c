@@ -91,8 +91,6 @@ typedef struct pend {
 static void pend_flush(const evaluator *ev, ranker *r, pend *pb)
 {
     const scorer *sc = r->sc;
-    for (uint32_t k = 0; k < pb->n && r->active; k++)
-        sgs_shard_prefetch_ext_id(ev->s, pb->v[k].doc);
     for (uint32_t k = 0; k < pb->n && r->active; k++) {
         const pend_doc *p = &pb->v[k];
         double theta;
@@ -124,8 +122,8 @@ static inline void pend_add(const evaluator *ev, ranker *r, pend *pb, sgs_term_i
     p->bound = bound;
     __builtin_prefetch(ev->len_codes + d);
     __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)d);
-    /* Ties in score are broken on external ids, which the heap reads. */
-    sgs_shard_prefetch_ext_offset(ev->s, d);
+    /* The heap reads the id rank of a doc that reaches its bar. */
+    __builtin_prefetch(ev->ext_ranks + 4 * (uint64_t)d);
     if (pb->n == PEND_MAX)
         pend_flush(ev, r, pb);
 }

@@ -73,6 +73,7 @@ typedef struct evaluator {
     double avg_len;
     const uint8_t *doc_lengths;
     const uint8_t *len_codes; /* one byte a doc (sgs_shard_len_codes) */
+    const uint8_t *ext_ranks; /* n_docs u32 (sgs_shard_ext_id_ranks) */
     const double *norm_lb;    /* [256]: norm of sgs_bm25_len_floor(code); need_norm_lb() */
     sgs_simd_level simd;      /* the kernels allowed (sgs_simd_active()) */
 } evaluator;

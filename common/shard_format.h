@@ -65,6 +65,9 @@
  *                   jump_consistent_hash(XXH3-64(id), shard count) is this shard)
  *   STORED_OFFSETS  n_docs + 1 u64: offsets into STORED_BYTES, as above
  *   STORED_BYTES    each document's stored fields as a compact JSON object (UTF-8)
+ *   EXT_ID_RANKS    n_docs u32: each document's rank among this shard's external ids
+ *                   in memcmp order (a prefix before its extensions): a permutation of
+ *                   0 .. n_docs-1, so ties in score break on ranks, without reading ids
  *
  * TERM ENTRY (48 bytes)
  *   OFFSET SIZE MEANING
@@ -118,7 +121,7 @@
 #endif
 
 #define SGS_SHARD_MAGIC "SGSSHARD"
-#define SGS_SHARD_VERSION 1u
+#define SGS_SHARD_VERSION 2u
 #define SGS_SHARD_HEADER_SIZE 128u
 #define SGS_SHARD_SECTION_ENTRY_SIZE 32u
 #define SGS_SHARD_TERM_ENTRY_SIZE 48u
@@ -139,8 +142,9 @@ enum sgs_section_kind {
     SGS_SECTION_EXT_ID_BYTES = 7,
     SGS_SECTION_STORED_OFFSETS = 8,
     SGS_SECTION_STORED_BYTES = 9,
+    SGS_SECTION_EXT_ID_RANKS = 10,
 };
-#define SGS_SECTION_COUNT 9u
+#define SGS_SECTION_COUNT 10u
 
 enum sgs_postings_encoding {
     SGS_POSTINGS_BLOCKS = 0,

@@ -4,7 +4,8 @@
  * Invariants: after sgs_shard_open() succeeds, the header fields are sane, the
  * section table is well-formed (kinds in order, 8-aligned, inside the file,
  * not overlapping), and every section whose size the header determines
- * (TERM_ENTRIES, TERM_HASH, DOC_LENGTHS, both offset tables) has exactly that
+ * (TERM_ENTRIES, TERM_HASH, DOC_LENGTHS, EXT_ID_RANKS, both offset tables) has
+ * exactly that
  * size, with both offset tables starting at 0 and ending at their bytes
  * section's size. The lookups rely on those facts alone and check every other
  * bound they read through (slot values, term offsets, per-document offsets),
@@ -63,6 +64,7 @@ struct sgs_shard {
     const uint8_t *ext_offsets;
     const uint8_t *ext_bytes;
     uint64_t ext_bytes_size;
+    const uint8_t *ext_ranks;
     const uint8_t *stored_offsets;
     const uint8_t *stored_bytes;
     uint64_t stored_bytes_size;
@@ -80,6 +82,7 @@ const char *sgs_section_name(uint32_t kind)
     case SGS_SECTION_EXT_ID_BYTES: return "ext_id_bytes";
     case SGS_SECTION_STORED_OFFSETS: return "stored_offsets";
     case SGS_SECTION_STORED_BYTES: return "stored_bytes";
+    case SGS_SECTION_EXT_ID_RANKS: return "ext_id_ranks";
     default: return "unknown";
     }
 }
@@ -283,6 +286,12 @@ static int check_section_sizes(sgs_shard *s, sgs_err *err)
                            "%s: section doc_lengths: size %llu is not 4 * n_docs (%llu)", s->path,
                            (unsigned long long)lengths->size, (unsigned long long)h->n_docs);
 
+    const sgs_section *ranks = &sec[SGS_SECTION_EXT_ID_RANKS - 1];
+    if (ranks->size != 4 * h->n_docs)
+        return sgs_err_set(err, SGS_ECORRUPT,
+                           "%s: section ext_id_ranks: size %llu is not 4 * n_docs (%llu)", s->path,
+                           (unsigned long long)ranks->size, (unsigned long long)h->n_docs);
+
     static const uint32_t offset_kinds[2] = {SGS_SECTION_EXT_ID_OFFSETS,
                                              SGS_SECTION_STORED_OFFSETS};
     for (int i = 0; i < 2; i++) {
@@ -318,6 +327,7 @@ static int check_section_sizes(sgs_shard *s, sgs_err *err)
     s->ext_offsets = SECTION_AT(SGS_SECTION_EXT_ID_OFFSETS);
     s->ext_bytes = SECTION_AT(SGS_SECTION_EXT_ID_BYTES);
     s->ext_bytes_size = sec[SGS_SECTION_EXT_ID_BYTES - 1].size;
+    s->ext_ranks = SECTION_AT(SGS_SECTION_EXT_ID_RANKS);
     s->stored_offsets = SECTION_AT(SGS_SECTION_STORED_OFFSETS);
     s->stored_bytes = SECTION_AT(SGS_SECTION_STORED_BYTES);
     s->stored_bytes_size = sec[SGS_SECTION_STORED_BYTES - 1].size;
@@ -637,19 +647,9 @@ const char *sgs_shard_ext_id(const sgs_shard *s, uint32_t doc, size_t *len)
     return slice(s, s->ext_offsets, s->ext_bytes, s->ext_bytes_size, doc, len);
 }
 
-void sgs_shard_prefetch_ext_offset(const sgs_shard *s, uint32_t doc)
+const uint8_t *sgs_shard_ext_id_ranks(const sgs_shard *s)
 {
-    if (doc < s->header.n_docs)
-        __builtin_prefetch(s->ext_offsets + 8 * (uint64_t)doc);
-}
-
-void sgs_shard_prefetch_ext_id(const sgs_shard *s, uint32_t doc)
-{
-    if (doc >= s->header.n_docs)
-        return;
-    uint64_t start = sgs_load_u64(s->ext_offsets + 8 * (uint64_t)doc);
-    if (start < s->ext_bytes_size)
-        __builtin_prefetch(s->ext_bytes + start);
+    return s->ext_ranks;
 }
 
 const char *sgs_shard_stored(const sgs_shard *s, uint32_t doc, size_t *len)
@@ -1032,27 +1032,50 @@ static int check_postings(const sgs_shard *s, sgs_err *err)
     return rc;
 }
 
-/* An open-addressing set of a shard's documents keyed by their external ids,
- * for the uniqueness check. */
-typedef struct id_set {
-    uint32_t *slots; /* doc + 1, 0 empty */
-    uint64_t mask;
-} id_set;
-
-/* Adds doc (whose id is id[0..len)) unless a document with the same id is
- * there; returns that document + 1, or 0 when doc was added. */
-static uint32_t id_set_add(id_set *set, const sgs_shard *s, uint32_t doc, const char *id,
-                           size_t len)
+/* EXT_ID_RANKS against the ids: a permutation of the docs under which the
+ * ids strictly increase (which also proves them unique). The ids themselves
+ * were checked by check_docs(). */
+static int check_ranks(const sgs_shard *s, sgs_err *err)
 {
-    uint64_t slot = sgs_hash64(id, len) & set->mask;
-    for (uint32_t other; (other = set->slots[slot]) != 0; slot = (slot + 1) & set->mask) {
-        size_t other_len;
-        const char *other_id = sgs_shard_ext_id(s, other - 1, &other_len);
-        if (other_len == len && memcmp(other_id, id, len) == 0)
-            return other;
+    const sgs_shard_header *h = &s->header;
+    uint32_t *by_rank = sgs_xmalloc(((size_t)h->n_docs + 1) * sizeof *by_rank);
+    memset(by_rank, 0xff, (size_t)h->n_docs * sizeof *by_rank);
+    int rc = 0;
+    for (uint64_t d = 0; d < h->n_docs && rc == 0; d++) {
+        uint32_t r = sgs_load_u32(s->ext_ranks + 4 * d);
+        if (r >= h->n_docs)
+            rc = sgs_err_set(err, SGS_ECORRUPT,
+                             "%s: section ext_id_ranks: doc %llu: rank %u is not below n_docs",
+                             s->path, (unsigned long long)d, r);
+        else if (by_rank[r] != UINT32_MAX)
+            rc = sgs_err_set(err, SGS_ECORRUPT,
+                             "%s: section ext_id_ranks: doc %llu: rank %u is doc %u's as well",
+                             s->path, (unsigned long long)d, r, by_rank[r]);
+        else
+            by_rank[r] = (uint32_t)d;
     }
-    set->slots[slot] = doc + 1;
-    return 0;
+    for (uint64_t r = 1; r < h->n_docs && rc == 0; r++) {
+        size_t la, lb;
+        const char *a = sgs_shard_ext_id(s, by_rank[r - 1], &la);
+        const char *b = sgs_shard_ext_id(s, by_rank[r], &lb);
+        int c = memcmp(a, b, la < lb ? la : lb);
+        if (c == 0 && la == lb) {
+            char name[48];
+            rc = sgs_err_set(err, SGS_ECORRUPT,
+                             "%s: section ext_id_bytes: doc %u: id '%s' repeats doc %u", s->path,
+                             by_rank[r] > by_rank[r - 1] ? by_rank[r] : by_rank[r - 1],
+                             printable(name, a, la),
+                             by_rank[r] > by_rank[r - 1] ? by_rank[r - 1] : by_rank[r]);
+        } else if (c > 0 || (c == 0 && la > lb)) {
+            rc = sgs_err_set(err, SGS_ECORRUPT,
+                             "%s: section ext_id_ranks: doc %u has rank %llu, but its id sorts "
+                             "after that of doc %u, rank %llu",
+                             s->path, by_rank[r - 1], (unsigned long long)(r - 1), by_rank[r],
+                             (unsigned long long)r);
+        }
+    }
+    free(by_rank);
+    return rc;
 }
 
 static int check_docs(const sgs_shard *s, sgs_err *err)
@@ -1072,10 +1095,6 @@ static int check_docs(const sgs_shard *s, sgs_err *err)
                            s->path, (unsigned long long)h->n_tokens,
                            (unsigned long long)n_tokens);
 
-    uint64_t n_slots = 2;
-    while (n_slots < 2 * h->n_docs)
-        n_slots *= 2;
-    id_set ids = {sgs_xcalloc((size_t)n_slots, sizeof *ids.slots), n_slots - 1};
     int rc = 0;
     for (uint64_t d = 0; d < h->n_docs && rc == 0; d++) {
         unsigned long long dl = (unsigned long long)d;
@@ -1093,14 +1112,6 @@ static int check_docs(const sgs_shard *s, sgs_err *err)
             rc = sgs_err_set(err, SGS_ECORRUPT,
                              "%s: section ext_id_bytes: doc %llu: id not UTF-8 at byte %zu",
                              s->path, dl, bad_at);
-        } else {
-            uint32_t dup = id_set_add(&ids, s, (uint32_t)d, id, len);
-            if (dup != 0) {
-                char name[48];
-                rc = sgs_err_set(err, SGS_ECORRUPT,
-                                 "%s: section ext_id_bytes: doc %llu: id '%s' repeats doc %u",
-                                 s->path, dl, printable(name, id, len), dup - 1);
-            }
         }
         if (rc != 0)
             break;
@@ -1118,8 +1129,7 @@ static int check_docs(const sgs_shard *s, sgs_err *err)
                              "%s: section stored_bytes: doc %llu: not UTF-8 at byte %zu", s->path,
                              dl, bad_at);
     }
-    free(ids.slots);
-    return rc;
+    return rc != 0 ? rc : check_ranks(s, err);
 }
 
 int sgs_shard_verify_structure(const sgs_shard *s, sgs_err *err)

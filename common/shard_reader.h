@@ -121,11 +121,11 @@ const double *sgs_shard_norm_floors(const sgs_shard *s);
  * doc >= n_docs or its offsets are out of bounds. */
 const char *sgs_shard_ext_id(const sgs_shard *s, uint32_t doc, size_t *len);
 
-/* Cache hints for a later sgs_shard_ext_id(s, doc): the first asks for the
- * id's offset entry, the second (best some time after the first) reads it
- * and asks for the id's bytes. No effect on results; any doc. */
-void sgs_shard_prefetch_ext_offset(const sgs_shard *s, uint32_t doc);
-void sgs_shard_prefetch_ext_id(const sgs_shard *s, uint32_t doc);
+/* n_docs u32 (little-endian): each document's rank among the shard's external
+ * ids in memcmp order (EXT_ID_RANKS, shard_format.h), so two docs' ids
+ * compare as their ranks do; a permutation once sgs_shard_verify_structure()
+ * passed; borrowed from s. */
+const uint8_t *sgs_shard_ext_id_ranks(const sgs_shard *s);
 
 /* Document doc's stored fields as compact JSON (*len bytes, not
  * NUL-terminated), or NULL as for sgs_shard_ext_id. */

@@ -2,15 +2,18 @@
  *
  * Physical order in the file: header and section table (written last, at
  * offset 0), POSTINGS (streamed as terms end), then the other sections in
- * kind order, each copied from the temporary file that collected it. Every
+ * kind order, each copied from the temporary file that collected it or built
+ * in memory at the end (TERM_HASH, DOC_LENGTHS, EXT_ID_RANKS). Every
  * section's checksum is computed as its bytes stream through an sgs_ofile. */
 #include "common/shard_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -508,6 +511,73 @@ static uint8_t *build_hash_section(const sgs_shard_writer *w, size_t *size)
     return sec;
 }
 
+/* One document's external id, for sorting the ids into ranks. */
+typedef struct id_ref {
+    const uint8_t *bytes;
+    uint32_t len;
+    uint32_t doc;
+} id_ref;
+
+static int id_ref_cmp(const void *x, const void *y)
+{
+    const id_ref *a = x, *b = y;
+    int c = memcmp(a->bytes, b->bytes, a->len < b->len ? a->len : b->len);
+    if (c != 0)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/* Maps a flushed temporary file of size bytes read-only (NULL, err set, on failure). */
+static const uint8_t *map_tmp(const char *path, uint64_t size, sgs_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        sgs_err_set(err, SGS_EIO, "open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (m == MAP_FAILED) {
+        sgs_err_set(err, SGS_EIO, "mmap %s: %s", path, strerror(e));
+        return NULL;
+    }
+    return m;
+}
+
+/* The EXT_ID_RANKS section (n_docs u32), from the flushed temporary id
+ * files: the documents sorted by id bytes, each given its place. NULL, err
+ * set, on failure. */
+static uint8_t *build_rank_section(const sgs_shard_writer *w, sgs_err *err)
+{
+    uint8_t *sec = sgs_xmalloc(4 * (size_t)w->n_docs + 1);
+    if (w->n_docs == 0)
+        return sec;
+    uint64_t off_size = 8 * (w->n_docs + 1);
+    const uint8_t *offs = map_tmp(w->tmp_path[TMP_EXT_ID_OFFSETS], off_size, err);
+    const uint8_t *bytes = NULL;
+    if (offs != NULL)
+        bytes = map_tmp(w->tmp_path[TMP_EXT_ID_BYTES], w->ext_id_bytes, err);
+    if (bytes == NULL) {
+        if (offs != NULL)
+            munmap((void *)offs, (size_t)off_size);
+        free(sec);
+        return NULL;
+    }
+    id_ref *refs = sgs_xmalloc((size_t)w->n_docs * sizeof *refs);
+    for (uint64_t d = 0; d < w->n_docs; d++) {
+        uint64_t from = sgs_load_u64(offs + 8 * d), to = sgs_load_u64(offs + 8 * (d + 1));
+        refs[d] = (id_ref){bytes + from, (uint32_t)(to - from), (uint32_t)d};
+    }
+    qsort(refs, (size_t)w->n_docs, sizeof *refs, id_ref_cmp);
+    for (uint64_t r = 0; r < w->n_docs; r++)
+        put_u32(sec + 4 * (uint64_t)refs[r].doc, (uint32_t)r);
+    free(refs);
+    munmap((void *)bytes, (size_t)w->ext_id_bytes);
+    munmap((void *)offs, (size_t)off_size);
+    return sec;
+}
+
 static void encode_header(const sgs_shard_writer *w, const sgs_section *table, uint8_t *h)
 {
     memset(h, 0, TABLE_END);
@@ -564,6 +634,9 @@ int sgs_shard_writer_finish(sgs_shard_writer *w, uint64_t *file_xxh3, uint64_t *
 
     table[SGS_SECTION_POSTINGS - 1].xxh3 = XXH3_64bits_digest(w->postings_xxh);
 
+    uint8_t *rank_sec = build_rank_section(w, err);
+    if (rank_sec == NULL)
+        return SGS_EIO;
     size_t hash_size;
     uint8_t *hash_sec = build_hash_section(w, &hash_size);
     /* Sections after POSTINGS, in kind order: from a temporary file, or from memory. */
@@ -579,6 +652,7 @@ int sgs_shard_writer_finish(sgs_shard_writer *w, uint64_t *file_xxh3, uint64_t *
         {SGS_SECTION_EXT_ID_BYTES, TMP_EXT_ID_BYTES},
         {SGS_SECTION_STORED_OFFSETS, TMP_STORED_OFFSETS},
         {SGS_SECTION_STORED_BYTES, TMP_STORED_BYTES},
+        {SGS_SECTION_EXT_ID_RANKS, -1},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof order / sizeof order[0] && rc == 0; i++) {
@@ -588,11 +662,15 @@ int sgs_shard_writer_finish(sgs_shard_writer *w, uint64_t *file_xxh3, uint64_t *
                                 sgs_ofile_checksum(w->tmp[t]), err);
         else if (order[i].kind == SGS_SECTION_TERM_HASH)
             rc = append_section(w, table, order[i].kind, hash_sec, hash_size, NULL, 0, err);
+        else if (order[i].kind == SGS_SECTION_EXT_ID_RANKS)
+            rc = append_section(w, table, order[i].kind, rank_sec, (size_t)w->n_docs * 4, NULL,
+                                0, err);
         else
             rc = append_section(w, table, order[i].kind, w->doc_len, (size_t)w->n_docs * 4,
                                 NULL, 0, err);
     }
     free(hash_sec);
+    free(rank_sec);
     if (rc != 0)
         return rc;
     if (sgs_ofile_flush(w->out, err) != 0)

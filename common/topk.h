@@ -1,13 +1,14 @@
 /* The top-k heap of an evaluation: the k best (score, doc) pairs seen so far
  * in the order eval.h defines, score descending, then external id ascending
- * (memcmp of the id bytes, a prefix first).
+ * (memcmp of the id bytes, a prefix first), which is the order of the ids'
+ * ranks in the shard (sgs_shard_ext_id_ranks), so no id is read.
  *
  * Invariants: a min-heap of at most k entries whose root is the worst kept
  * hit, so the root's score is the bar a new doc must reach (a doc scoring
- * exactly the bar still enters when its external id sorts first). External
- * ids are read from the shard only to break ties and are cached in the
- * entries. The struct is caller storage with private fields except bad_doc;
- * the entries come from the caller's arena. */
+ * exactly the bar still enters when its external id sorts first). A doc's
+ * id rank is read once, when it reaches the bar. The struct is caller
+ * storage with private fields except bad_doc; the entries come from the
+ * caller's arena. */
 #ifndef SGS_COMMON_TOPK_H
 #define SGS_COMMON_TOPK_H
 
@@ -21,15 +22,15 @@
 typedef struct sgs_topk_entry {
     double score;
     uint32_t doc;
-    uint32_t id_len;
-    const char *id; /* external id bytes in the shard mapping; NULL until a tie needs them */
+    uint32_t id_rank; /* the rank of doc's external id in the shard */
 } sgs_topk_entry;
 
 typedef struct sgs_topk {
-    const sgs_shard *shard;
+    const uint8_t *ranks; /* the shard's external id ranks, n_docs u32 */
+    uint32_t n_docs;
     sgs_topk_entry *heap;
     uint32_t n, k;
-    uint32_t bad_doc; /* UINT32_MAX, or a doc whose external id is out of bounds */
+    uint32_t bad_doc; /* UINT32_MAX, or a doc pushed past n_docs (never kept) */
 } sgs_topk;
 
 /* Prepares an empty heap for k >= 1 hits of shard s, entries from arena a. */

@@ -66,8 +66,11 @@ indexes() { # corpus -> $WORK/leaf-<corpus>/{sgs,xapian,fts5.db,queries.tsv}
     d=$WORK/leaf-$1
     in=$DATA/$1.jsonl
     mkdir -p "$d"
-    if ! fresh "$d/sgs/manifest.json" "$in"; then
+    # Rebuilt when older than the corpus or of a format this build does not read.
+    if ! fresh "$d/sgs/manifest.json" "$in" ||
+        ! "$B/sgs-index" inspect "$d/sgs" >/dev/null 2>&1; then
         echo "bench-leaf: $1: sgs-index" >&2
+        rm -rf "$d/sgs"
         "$B/sgs-index" build --input "$in" --shards 1 --out "$d/sgs" >&2
     fi
     if ! fresh "$d/xapian/iamglass" "$in"; then

@@ -49,8 +49,11 @@ fi
 NAME=$(basename "$CORPUS")
 NAME=${NAME%%.*}
 IDX="$DATA/$NAME-idx"
+# Rebuilt when missing, older than the corpus, of another shard count, or
+# of a shard format this build does not read.
 if [ ! -s "$IDX/manifest.json" ] || [ "$CORPUS" -nt "$IDX/manifest.json" ] ||
-   [ "$(sed -n 's/^  "shards": *\([0-9]*\).*/\1/p' "$IDX/manifest.json")" != "$SHARDS" ]; then
+   [ "$(sed -n 's/^  "shards": *\([0-9]*\).*/\1/p' "$IDX/manifest.json")" != "$SHARDS" ] ||
+   ! "$B/sgs-index" inspect "$IDX" >/dev/null 2>&1; then
     echo "run: building the index ($IDX, $SHARDS shards)"
     rm -rf "$IDX.part"
     "$B/sgs-index" build --input "$CORPUS" --shards "$SHARDS" --out "$IDX.part"

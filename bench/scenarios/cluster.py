@@ -85,11 +85,20 @@ def missing_programs():
             if not os.access(p, os.X_OK)]
 
 
+def index_is_readable(out):
+    """True when out holds a built index whose shard files this build reads
+    (a cache from a build of another shard format is not)."""
+    return (os.path.exists(os.path.join(out, "manifest.json")) and
+            subprocess.run([SGS_INDEX, "inspect", out], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL).returncode == 0)
+
+
 def build_index(workdir, n_docs, n_shards, vocab=20000, seed=1):
     """Builds a synthetic corpus of n_docs into n_shards; returns the index dir."""
     out = os.path.join(workdir, f"idx-{n_docs}-{n_shards}")
-    if os.path.exists(os.path.join(out, "manifest.json")):
+    if index_is_readable(out):
         return out
+    shutil.rmtree(out, ignore_errors=True)
     synth = subprocess.Popen([SGS_SYNTH, "--docs", str(n_docs), "--vocab", str(vocab),
                               "--seed", str(seed), "--mean-len", "60"], stdout=subprocess.PIPE)
     subprocess.run([SGS_INDEX, "build", "--input", "-", "--shards", str(n_shards), "--out", out,

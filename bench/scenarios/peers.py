@@ -248,7 +248,7 @@ def prepare(corpus, work, limit, engines, per_class):
         old["docs"] = split_corpus(corpus, paths["split"], limit)
         old["split"] = True
         save()
-    if not old.get("sgs"):
+    if not old.get("sgs") or not C.index_is_readable(paths["sgs"]):
         C.log("peers: sgs-index build")
         shutil.rmtree(paths["sgs"], ignore_errors=True)
         cat = subprocess.Popen(["cat"] + [os.path.join(paths["split"], f"shard{i}.jsonl")

@@ -98,8 +98,9 @@ def run_json(argv, timeout=600):
 def gcide_index():
     out = os.path.join(DATA, "bench", "root-gcide-4")
     src = os.path.join(DATA, "gcide.jsonl")
-    if os.path.exists(os.path.join(out, "manifest.json")):
+    if C.index_is_readable(out):
         return out
+    shutil.rmtree(out, ignore_errors=True)
     if not os.path.exists(src):
         sys.exit(f"root_cost: {src} missing (scripts/bench-leaf.sh makes it)")
     C.log(f"building {out}")

@@ -13,7 +13,8 @@ import pytest
 
 from index_lib import SGS_INDEX, build, run, synthetic_docs, write_jsonl, xxh3_64
 
-HEADER_END = 128 + 9 * 32
+N_SECTIONS = 10
+HEADER_END = 128 + N_SECTIONS * 32
 
 
 def verify(path, *extra):
@@ -23,7 +24,7 @@ def verify(path, *extra):
 def reseal(data):
     """Recomputes every section checksum and the table and header checksums,
     so only the structure checks can notice a change."""
-    for i in range(9):
+    for i in range(N_SECTIONS):
         e = 128 + 32 * i
         _, _, off, size, _ = struct.unpack_from("<IIQQQ", data, e)
         if off <= len(data) and size <= len(data) - off:
@@ -140,7 +141,13 @@ def test_structure_damage_names_the_section(index, tmp_path):
         struct.pack_into("<I", d, off + 8 + 4 * empty[0], slots[used[0]])
         struct.pack_into("<I", d, off + 8 + 4 * used[0], 0)
 
+    def swap_two_ranks(d):
+        off, _ = section(d, 10)
+        a, b = struct.unpack_from("<II", d, off)
+        struct.pack_into("<II", d, off, b, a)
+
     check(zero_doc_length, "section doc_lengths: doc 1: length 0")
+    check(swap_two_ranks, "but its id sorts after that of doc")
     check(lower_max_score, "section postings: term ")
     check(bump_n_postings, "header: n_postings")
     check(break_stored, "section stored_bytes: doc 0: not a JSON object")
@@ -232,7 +239,7 @@ def test_inspect_json_agrees_with_the_manifest(index):
 
 
 SECTION_NAMES = ["term_strings", "term_entries", "term_hash", "postings", "doc_lengths",
-                 "ext_id_offsets", "ext_id_bytes", "stored_offsets", "stored_bytes"]
+                 "ext_id_offsets", "ext_id_bytes", "stored_offsets", "stored_bytes", "ext_id_ranks"]
 
 
 def test_a_flip_in_every_section_is_caught_and_named(index, tmp_path, seed):

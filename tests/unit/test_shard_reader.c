@@ -158,6 +158,14 @@ static void reseal(sgs_buf *f)
     put64(f->data + 120, sgs_hash64(f->data, 120));
 }
 
+/* The fixture's ids while build_file() sorts their docs. */
+static char (*sort_ctx_ids)[24];
+
+static int id_order_cmp(const void *x, const void *y)
+{
+    return strcmp(sort_ctx_ids[*(const uint32_t *)x], sort_ctx_ids[*(const uint32_t *)y]);
+}
+
 /* The whole file, sections in kind order after the table (the writer puts
  * POSTINGS first; the spec allows any order). */
 static void build_file(const fixture *fx, sgs_buf *f)
@@ -213,6 +221,24 @@ static void build_file(const fixture *fx, sgs_buf *f)
         sgs_buf_printf(&sec[SGS_SECTION_STORED_BYTES], "{\"n\":%" PRIu64 "}", d);
         sgs_buf_put_u64(&sec[SGS_SECTION_STORED_OFFSETS], sec[SGS_SECTION_STORED_BYTES].len);
     }
+
+    /* EXT_ID_RANKS: "d<n>" ids in byte order, by sorting them here. */
+    char (*ids)[24] = calloc(fx->n_docs + 1, sizeof *ids);
+    uint32_t *order = calloc(fx->n_docs + 1, sizeof *order);
+    for (uint64_t d = 0; d < fx->n_docs; d++) {
+        snprintf(ids[d], sizeof ids[d], "d%" PRIu64, d);
+        order[d] = (uint32_t)d;
+    }
+    sort_ctx_ids = ids;
+    qsort(order, fx->n_docs, sizeof *order, id_order_cmp);
+    uint32_t *rank = calloc(fx->n_docs + 1, sizeof *rank);
+    for (uint64_t r = 0; r < fx->n_docs; r++)
+        rank[order[r]] = (uint32_t)r;
+    for (uint64_t d = 0; d < fx->n_docs; d++)
+        sgs_buf_put_u32(&sec[SGS_SECTION_EXT_ID_RANKS], rank[d]);
+    free(rank);
+    free(order);
+    free(ids);
 
     sgs_buf_init(f);
     sgs_buf_zero(f, TABLE_END);
@@ -338,7 +364,7 @@ Test(shard_reader, spec_built_file_opens_verifies_and_reads_back)
     cr_assert_eq(sgs_shard_file_size(s), f.len);
     cr_assert_eq(sgs_shard_section_get(s, SGS_SECTION_TERM_HASH)->size, 8 + 4 * 16);
     cr_assert_null(sgs_shard_section_get(s, 0));
-    cr_assert_null(sgs_shard_section_get(s, 10));
+    cr_assert_null(sgs_shard_section_get(s, SGS_SECTION_COUNT + 1));
 
     uint32_t docs[2500], tfs[2500];
     for (size_t t = 0; t < fx.n_terms; t++) {
@@ -486,9 +512,12 @@ Test(shard_reader, bad_magic_version_and_header_checksum)
     f.data[0] = 'X';
     expect_failure(&f, 0, SGS_ECORRUPT, "header: bad magic");
     f.data[0] = 'S';
-    put32(f.data + 8, 2);
+    put32(f.data + 8, SGS_SHARD_VERSION + 1);
     reseal(&f);
-    expect_failure(&f, 0, SGS_EVERSION, "format version 2");
+    expect_failure(&f, 0, SGS_EVERSION, "format version 3");
+    put32(f.data + 8, 1); /* before EXT_ID_RANKS */
+    reseal(&f);
+    expect_failure(&f, 0, SGS_EVERSION, "format version 1");
     put32(f.data + 8, SGS_SHARD_VERSION);
     f.data[33] ^= 1; /* n_docs, not resealed */
     expect_failure(&f, 0, SGS_ECORRUPT, "header: checksum mismatch");
@@ -506,7 +535,7 @@ Test(shard_reader, truncated_header_and_sections)
     f.len = TABLE_END - 1;
     expect_failure(&f, 0, SGS_ECORRUPT, "shorter than the header and section table");
     f.len = full - 1;
-    expect_failure(&f, 0, SGS_ECORRUPT, "section stored_bytes: [");
+    expect_failure(&f, 0, SGS_ECORRUPT, "section ext_id_ranks: [");
     f.len = full;
     sgs_buf_fini(&f);
 }
@@ -868,6 +897,28 @@ Test(shard_reader, bad_documents)
     expect_failure(&f, ALL, SGS_ECORRUPT, "section ext_id_bytes: doc 1: id 'd1' repeats doc 0");
     memcpy(f.data, saved.data, f.len);
 
+    /* Ranks: "d0" < "d1" < "d10" < "d100" < ..., so doc 0 has rank 0, doc 1
+     * rank 1 and doc 10 rank 2. */
+    uint8_t *ranks = section_at(&f, SGS_SECTION_EXT_ID_RANKS);
+    cr_assert_eq(sgs_load_u32(ranks + 4 * 10), 2);
+    put32(ranks, 5000);
+    reseal(&f);
+    expect_failure(&f, ALL, SGS_ECORRUPT,
+                   "section ext_id_ranks: doc 0: rank 5000 is not below n_docs");
+    memcpy(f.data, saved.data, f.len);
+    put32(ranks + 4 * 10, 1);
+    reseal(&f);
+    expect_failure(&f, ALL, SGS_ECORRUPT,
+                   "section ext_id_ranks: doc 10: rank 1 is doc 1's as well");
+    memcpy(f.data, saved.data, f.len);
+    put32(ranks + 4 * 1, 2); /* a permutation still, but "d10" ranked before "d1" */
+    put32(ranks + 4 * 10, 1);
+    reseal(&f);
+    expect_failure(&f, ALL, SGS_ECORRUPT,
+                   "section ext_id_ranks: doc 10 has rank 1, but its id sorts after that of doc "
+                   "1, rank 2");
+    memcpy(f.data, saved.data, f.len);
+
     section_at(&f, SGS_SECTION_STORED_BYTES)[0] = '[';
     reseal(&f);
     expect_failure(&f, ALL, SGS_ECORRUPT, "section stored_bytes: doc 0: not a JSON object");
@@ -1037,6 +1088,10 @@ Test(shard_reader, writer_round_trips)
             cr_assert_eq(memcmp(got, id, len), 0);
             cr_assert_eq(sgs_shard_doc_length(s, d), lengths[d]);
         }
+        /* The ranks the writer gave (the open checked they order the ids):
+         * "doc-R-10" sorts before "doc-R-2". */
+        const uint8_t *ranks = sgs_shard_ext_id_ranks(s);
+        cr_assert_lt(sgs_load_u32(ranks + 4 * 10), sgs_load_u32(ranks + 4 * 2));
         sgs_shard_close(s);
         unlink(path);
         for (uint32_t t = 0; t < n_terms; t++) {
