@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/bm25.h"
+#include "common/iter.h"
 #include "common/shard_writer.h"
 
 #define ALL_VERIFY (SGS_SHARD_VERIFY_CHECKSUMS | SGS_SHARD_VERIFY_STRUCTURE)
@@ -923,6 +924,87 @@ Test(eval, window_or_seed_ties)
                          res.hits[j].doc);
     }
     sgs_arena_fini(&a);
+    sgs_shard_close(s);
+    unlink(path);
+}
+
+/* Cursors advanced by short and long jumps land where a scan of the decoded
+ * list says, on lists whose postings are spread evenly, crowded at both
+ * ends of the shard, or in one narrow run (so the skip search's guess of
+ * the block from the target's place in the shard misses either way). */
+Test(eval, advance_matches_a_scan)
+{
+    rng r = seeded("advance_matches_a_scan");
+    enum { N_DOCS = 100000, N_SHAPES = 3 };
+    static const char *names[N_SHAPES] = {"crowded", "even", "run"};
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/sgs-test-eval-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    sgs_err err = {0};
+    sgs_shard_writer *w = sgs_shard_writer_new(path, 0, 1, 5, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    for (uint32_t d = 0; d < N_DOCS; d++) {
+        char id[16];
+        snprintf(id, sizeof id, "%u", d);
+        cr_assert_eq(sgs_shard_writer_add_doc(w, id, strlen(id), "{}", 2, 10, &err), 0, "%s",
+                     err.msg);
+    }
+    sgs_shard_writer_set_corpus(w, N_DOCS, 10);
+    static uint32_t docs[N_SHAPES][N_DOCS];
+    uint32_t df[N_SHAPES] = {0};
+    for (uint32_t d = 0; d < N_DOCS; d++) {
+        if ((d < 2000 && rng_below(&r, 2) == 0) || (d >= 97000 && rng_below(&r, 3) == 0))
+            docs[0][df[0]++] = d;
+        if (rng_below(&r, 40) == 0)
+            docs[1][df[1]++] = d;
+        if (d >= 41000 && d < 44000 && rng_below(&r, 2) == 0)
+            docs[2][df[2]++] = d;
+    }
+    for (uint32_t t = 0; t < N_SHAPES; t++) { /* names are in byte order */
+        cr_assert_eq(sgs_shard_writer_begin_term(w, names[t], strlen(names[t]), df[t], df[t],
+                                                 &err),
+                     0, "%s", err.msg);
+        for (uint32_t i = 0; i < df[t]; i++)
+            cr_assert_eq(sgs_shard_writer_add_posting(w, docs[t][i], 1, &err), 0, "%s", err.msg);
+        cr_assert_eq(sgs_shard_writer_end_term(w, &err), 0, "%s", err.msg);
+    }
+    uint64_t xxh3, size;
+    cr_assert_eq(sgs_shard_writer_finish(w, &xxh3, &size, &err), 0, "%s", err.msg);
+    sgs_shard_writer_free(w);
+    sgs_shard *s = sgs_shard_open(path, ALL_VERIFY, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+
+    for (uint32_t t = 0; t < N_SHAPES; t++) {
+        sgs_term_entry e;
+        sgs_shard_term_entry(s, (uint64_t)sgs_shard_find_term(s, names[t], strlen(names[t])), &e);
+        cr_assert_eq(e.encoding, SGS_POSTINGS_BLOCKS, "%s", names[t]);
+        cr_assert_gt(e.shard_df, 10 * SGS_BLOCK_LEN, "%s", names[t]);
+        for (int round = 0; round < 300; round++) {
+            sgs_iter_ctx ctx;
+            cr_assert_eq(sgs_iter_ctx_init(&ctx, s, 0, &err), 0);
+            sgs_term_iter it;
+            cr_assert_eq(sgs_term_iter_init(&it, &ctx, &e, names[t], strlen(names[t])), 0);
+            uint32_t target = 0, i = 0;
+            for (;;) {
+                /* Jumps of a few docs, of a few blocks, or across the shard. */
+                uint32_t kind = rng_below(&r, 3);
+                target += kind == 0 ? rng_below(&r, 50)
+                          : kind == 1 ? rng_below(&r, 3000)
+                                      : rng_below(&r, N_DOCS + 5000);
+                while (i < df[t] && docs[t][i] < target)
+                    i++;
+                uint32_t want = i < df[t] ? docs[t][i] : SGS_ITER_END;
+                uint32_t got = sgs_term_iter_advance(&it, target);
+                cr_assert_eq(got, want, "%s: advance to %u from round %d: %u, want %u", names[t],
+                             target, round, got, want);
+                if (want == SGS_ITER_END)
+                    break;
+                target = got; /* advance may be asked for the current doc again */
+            }
+        }
+    }
     sgs_shard_close(s);
     unlink(path);
 }
