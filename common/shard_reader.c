@@ -5,13 +5,13 @@
  * section table is well-formed (kinds in order, 8-aligned, inside the file,
  * not overlapping), and every section whose size the header determines
  * (TERM_ENTRIES, TERM_HASH, DOC_LENGTHS, EXT_ID_RANKS, both offset tables) has
- * exactly that
- * size, with both offset tables starting at 0 and ending at their bytes
- * section's size. The lookups rely on those facts alone and check every other
- * bound they read through (slot values, term offsets, per-document offsets),
- * so no byte pattern makes them read outside the copy. The decoder checks
- * every bound before every read. Error messages name the file first, then the
- * section and the term, block, document or field. */
+ * exactly that size, with both offset tables starting at 0 and ending at
+ * their bytes section's size. The lookups rely on those facts alone and
+ * check every other bound they read through (slot values, term offsets,
+ * per-document offsets), so no byte pattern makes them read outside the
+ * copy. The decoder checks every bound before every read. Error messages
+ * name the file first, then the section and the term, block, document or
+ * field. */
 #include "common/shard_reader.h"
 
 #include <assert.h>
@@ -175,6 +175,7 @@ static int check_header(sgs_shard *s, sgs_err *err)
     uint32_t n_sections = sgs_load_u32(h + 100);
 
     const char *bad = NULL;
+    char sections_bad[64];
     if (hd->shard_count == 0)
         bad = "shard count is 0";
     else if (hd->shard_id >= hd->shard_count)
@@ -194,8 +195,11 @@ static int check_header(sgs_shard *s, sgs_err *err)
         bad = "BM25 parameters differ from this build's (k1 1.2, b 0.75)";
     else if (hd->dense_divisor != SGS_SHARD_DENSE_DIVISOR)
         bad = "dense divisor is not 32";
-    else if (n_sections != SGS_SECTION_COUNT)
-        bad = "n_sections is not 9";
+    else if (n_sections != SGS_SECTION_COUNT) {
+        snprintf(sections_bad, sizeof sections_bad, "n_sections is %u, not %u", n_sections,
+                 SGS_SECTION_COUNT);
+        bad = sections_bad;
+    }
     else if (sgs_load_u64(h + 112) != 0)
         bad = "reserved bytes at offset 112 are not zero";
     if (bad != NULL)

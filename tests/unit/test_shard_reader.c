@@ -552,7 +552,7 @@ Test(shard_reader, bad_header_fields)
         {80, 7, "unknown tokenizer"},
         {84, 100, "maximum token bytes"},
         {96, 16, "dense divisor"},
-        {100, 8, "n_sections"},
+        {100, 9, "n_sections is 9, not 10"}, /* the count before EXT_ID_RANKS */
         {112, 1, "reserved bytes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
