@@ -1,8 +1,6 @@
 /* The top-k min-heap (topk.h). */
 #include "common/topk.h"
 
-#include <string.h>
-
 void sgs_topk_init(sgs_topk *t, const sgs_shard *s, uint32_t k, sgs_arena *a)
 {
     t->ranks = sgs_shard_ext_id_ranks(s);
