@@ -162,6 +162,9 @@ int sgs_shard_writer_add_doc(sgs_shard_writer *w, const char *ext_id, size_t ext
 {
     if (w->corpus_set || n_tokens == 0 || ext_id_len == 0 || w->n_docs >= UINT32_MAX)
         return sgs_err_set(err, SGS_EINTERNAL, "shard writer: add_doc out of order or empty");
+    if (ext_id_len > UINT32_MAX) /* the rank sort and the wire hold id lengths in 32 bits */
+        return sgs_err_set(err, SGS_EINTERNAL, "shard writer: external id of %zu bytes",
+                           ext_id_len);
     if (w->n_docs == w->doc_cap) {
         w->doc_cap = w->doc_cap ? w->doc_cap * 2 : 1024;
         w->doc_len = sgs_xrealloc(w->doc_len, w->doc_cap * sizeof *w->doc_len);

@@ -31,9 +31,9 @@ typedef struct sgs_shard_writer sgs_shard_writer;
 sgs_shard_writer *sgs_shard_writer_new(const char *path, uint32_t shard_id, uint32_t shard_count,
                                        uint64_t generation, sgs_err *err);
 
-/* Appends the next document: its external id, its stored fields as a
- * compact JSON object, and its length in tokens (>= 1). Both strings are
- * copied out. */
+/* Appends the next document: its external id (1 .. UINT32_MAX bytes), its
+ * stored fields as a compact JSON object, and its length in tokens (>= 1).
+ * Both strings are copied out. */
 int sgs_shard_writer_add_doc(sgs_shard_writer *w, const char *ext_id, size_t ext_id_len,
                              const char *stored_json, size_t stored_len, uint32_t n_tokens,
                              sgs_err *err);

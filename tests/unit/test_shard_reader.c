@@ -1119,3 +1119,21 @@ Test(shard_reader, writer_round_trips)
         free(lengths);
     }
 }
+
+Test(shard_reader, writer_refuses_an_id_past_32_bit_lengths)
+{
+    char path[] = "/tmp/sgs-test-writer-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    sgs_err err = {0};
+    sgs_shard_writer *w = sgs_shard_writer_new(path, 0, 1, 1, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    /* Refused before a byte is read, so a short buffer is enough. */
+    cr_assert_eq(sgs_shard_writer_add_doc(w, "x", (size_t)UINT32_MAX + 1, "{}", 2, 1, &err),
+                 SGS_EINTERNAL);
+    cr_assert(strstr(err.msg, "external id of 4294967296 bytes") != NULL, "%s", err.msg);
+    cr_assert_eq(sgs_shard_writer_n_docs(w), 0);
+    sgs_shard_writer_free(w);
+    unlink(path);
+}
