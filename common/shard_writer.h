@@ -2,7 +2,8 @@
  * pass, with memory bounded by a document-length array, one term's postings
  * and one u64 per term: postings go straight to the file, and the term
  * dictionary and document metadata go to temporary files beside it that are
- * appended at the end.
+ * appended at the end. Only the finish takes more: 20 bytes a document, with
+ * the temporary id files mapped, to sort the ids for EXT_ID_RANKS.
  *
  * Call order: sgs_shard_writer_new, sgs_shard_writer_add_doc for every
  * document (doc ids are assigned in call order), sgs_shard_writer_set_corpus,
