@@ -258,8 +258,7 @@ static double seed_bar(evaluator *ev, const mterm *t, uint32_t k)
     for (uint32_t p = 0; p < it->count; p++)
         __builtin_prefetch(ev->doc_lengths + 4 * (uint64_t)it->docs[p]);
     /* best[0 .. k): the k best scores so far, ascending. Not an sgs_topk:
-     * only the k-th score is wanted, and the heap would read each doc's id
-     * rank to order ties. */
+     * only the k-th score is wanted, not which docs hold the k best. */
     double best[SGS_BLOCK_LEN];
     uint32_t n = 0;
     for (uint32_t p = 0; p < it->count; p++) {

@@ -25,8 +25,10 @@ def main():
     builds = sys.argv[6:]
     res = {b: {} for b in builds}
     loads = []
-    for _ in range(int(rounds)):
-        for b in builds:
+    for rnd in range(int(rounds)):
+        # The builds' order turns each round, so none always runs first.
+        turn = rnd % len(builds)
+        for b in builds[turn:] + builds[:turn]:
             with open('/proc/loadavg') as f:
                 loads.append(float(f.read().split()[0]))
             out = subprocess.run([os.path.join(b, 'bench', 'bench_eval'), idx, q, '--repeat', rep,

@@ -81,11 +81,19 @@ def test_run_local_starts_answers_restarts_and_stops(tmp_path):
             assert not name.endswith(".log") or os.path.getsize(
                 os.path.join(data, "run", name)) > 0, name
 
-        # A second run stops the first cluster and starts a fresh one.
+        # A second run stops the first cluster and starts a fresh one; it
+        # rebuilds an index whose shard files are of a format this build
+        # does not read (here: one shard's version set back to 1).
+        assert "building the index" in r.stdout
+        shard = os.path.join(data, "tiny-idx", "shard-0002.sgs")
+        with open(shard, "r+b") as f:
+            f.seek(8)
+            f.write((1).to_bytes(4, "little"))
         r2 = _run(RUN_LOCAL, env)
         again = _pids(data)
         assert r2.returncode == 0, r2.stdout + r2.stderr
         assert "stopping the cluster started earlier" in r2.stdout
+        assert "building the index" in r2.stdout, r2.stdout
         assert not any(_alive(pid) for pid, _, _ in started)
         started = again
         assert len(started) == (9 if with_root else 8)
