@@ -114,6 +114,16 @@ static uint64_t div_ceil(uint64_t a, uint64_t b)
     return a / b + (a % b != 0);
 }
 
+/* Byte order (memcmp, a prefix before its extensions), of terms and of
+ * external ids. */
+static int bytes_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = memcmp(a, b, na < nb ? na : nb);
+    if (c != 0)
+        return c;
+    return na < nb ? -1 : na > nb;
+}
+
 /* A printable rendering of a term for messages: at most 40 bytes, control
  * bytes and quotes replaced by '?'. */
 static const char *printable(char out[48], const char *bytes, size_t len)
@@ -954,9 +964,7 @@ static int check_terms(const sgs_shard *s, sgs_err *err)
                                "%s: section term_entries: term '%s': unknown encoding %u", s->path,
                                name, e.encoding);
         if (i > 0) {
-            size_t common = prev.term_len < e.term_len ? prev.term_len : e.term_len;
-            int c = memcmp(prev_bytes, bytes, common);
-            if (c > 0 || (c == 0 && prev.term_len >= e.term_len))
+            if (bytes_cmp(prev_bytes, prev.term_len, bytes, e.term_len) >= 0)
                 return sgs_err_set(err, SGS_ECORRUPT,
                                    "%s: section term_entries: term %llu '%s': not strictly after "
                                    "the previous term",
@@ -1059,22 +1067,22 @@ static int check_ranks(const sgs_shard *s, sgs_err *err)
             by_rank[r] = (uint32_t)d;
     }
     for (uint64_t r = 1; r < h->n_docs && rc == 0; r++) {
+        uint32_t before = by_rank[r - 1], at = by_rank[r];
         size_t la, lb;
-        const char *a = sgs_shard_ext_id(s, by_rank[r - 1], &la);
-        const char *b = sgs_shard_ext_id(s, by_rank[r], &lb);
-        int c = memcmp(a, b, la < lb ? la : lb);
-        if (c == 0 && la == lb) {
+        const char *a = sgs_shard_ext_id(s, before, &la);
+        const char *b = sgs_shard_ext_id(s, at, &lb);
+        int c = bytes_cmp(a, la, b, lb);
+        if (c == 0) {
             char name[48];
             rc = sgs_err_set(err, SGS_ECORRUPT,
                              "%s: section ext_id_bytes: doc %u: id '%s' repeats doc %u", s->path,
-                             by_rank[r] > by_rank[r - 1] ? by_rank[r] : by_rank[r - 1],
-                             printable(name, a, la),
-                             by_rank[r] > by_rank[r - 1] ? by_rank[r - 1] : by_rank[r]);
-        } else if (c > 0 || (c == 0 && la > lb)) {
+                             before > at ? before : at, printable(name, a, la),
+                             before > at ? at : before);
+        } else if (c > 0) {
             rc = sgs_err_set(err, SGS_ECORRUPT,
                              "%s: section ext_id_ranks: doc %u has rank %llu, but its id sorts "
                              "after that of doc %u, rank %llu",
-                             s->path, by_rank[r - 1], (unsigned long long)(r - 1), by_rank[r],
+                             s->path, before, (unsigned long long)(r - 1), at,
                              (unsigned long long)r);
         }
     }

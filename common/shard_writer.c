@@ -195,6 +195,7 @@ void sgs_shard_writer_set_corpus(sgs_shard_writer *w, uint64_t corpus_n_docs, do
     w->corpus_set = true;
 }
 
+/* Byte order (memcmp, a prefix first), of terms and of external ids. */
 static int term_cmp(const char *a, size_t na, const char *b, size_t nb)
 {
     int c = memcmp(a, b, na < nb ? na : nb);
@@ -524,10 +525,7 @@ typedef struct id_ref {
 static int id_ref_cmp(const void *x, const void *y)
 {
     const id_ref *a = x, *b = y;
-    int c = memcmp(a->bytes, b->bytes, a->len < b->len ? a->len : b->len);
-    if (c != 0)
-        return c;
-    return a->len < b->len ? -1 : a->len > b->len;
+    return term_cmp((const char *)a->bytes, a->len, (const char *)b->bytes, b->len);
 }
 
 /* Maps a flushed temporary file of size bytes read-only (NULL, err set, on failure). */
