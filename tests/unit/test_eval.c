@@ -109,13 +109,35 @@ static double term_density(rng *r, uint32_t n_docs)
     }
 }
 
+/* A shard writer (shard 0 of 1, generation 5) on a fresh temporary file
+ * whose name goes to path (room for 64 bytes). */
+static sgs_shard_writer *temp_writer(char *path)
+{
+    snprintf(path, 64, "/tmp/sgs-test-eval-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    sgs_err err = {0};
+    sgs_shard_writer *w = sgs_shard_writer_new(path, 0, 1, 5, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    return w;
+}
+
+/* Finishes and frees w, then opens its file with every check. */
+static sgs_shard *finish_and_open(sgs_shard_writer *w, const char *path)
+{
+    sgs_err err = {0};
+    uint64_t xxh3, size;
+    cr_assert_eq(sgs_shard_writer_finish(w, &xxh3, &size, &err), 0, "%s", err.msg);
+    sgs_shard_writer_free(w);
+    sgs_shard *s = sgs_shard_open(path, ALL_VERIFY, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    return s;
+}
+
 static void fixture_build(fixture *fx, rng *r, uint32_t n_docs, uint32_t n_terms, shape sh)
 {
     memset(fx, 0, sizeof *fx);
-    snprintf(fx->path, sizeof fx->path, "/tmp/sgs-test-eval-XXXXXX");
-    int fd = mkstemp(fx->path);
-    cr_assert(fd >= 0);
-    close(fd);
     fx->n_docs = n_docs;
     fx->n_terms = n_terms;
     fx->corpus = n_docs + rng_below(r, 3 * n_docs + 10);
@@ -133,8 +155,7 @@ static void fixture_build(fixture *fx, rng *r, uint32_t n_docs, uint32_t n_terms
         perm[j] = t;
     }
     sgs_err err = {0};
-    sgs_shard_writer *w = sgs_shard_writer_new(fx->path, 0, 1, 5, &err);
-    cr_assert_not_null(w, "%s", err.msg);
+    sgs_shard_writer *w = temp_writer(fx->path);
     for (uint32_t d = 0; d < n_docs; d++) {
         snprintf(fx->ids[d], sizeof fx->ids[d], "%u", perm[d]);
         fx->len[d] = sh == SHAPE_TIES ? 1 + rng_below(r, 3) : 1 + rng_below(r, 200);
@@ -183,12 +204,7 @@ static void fixture_build(fixture *fx, rng *r, uint32_t n_docs, uint32_t n_terms
                          err.msg);
         cr_assert_eq(sgs_shard_writer_end_term(w, &err), 0, "%s", err.msg);
     }
-    uint64_t xxh3, size;
-    cr_assert_eq(sgs_shard_writer_finish(w, &xxh3, &size, &err), 0, "%s", err.msg);
-    sgs_shard_writer_free(w);
-
-    fx->s = sgs_shard_open(fx->path, ALL_VERIFY, &err);
-    cr_assert_not_null(fx->s, "%s", err.msg);
+    fx->s = finish_and_open(w, fx->path);
     /* The reference reads the postings back through the decoder. */
     fx->tf = malloc(n_terms * sizeof *fx->tf);
     for (uint32_t t = 0; t < n_terms; t++) {
@@ -877,14 +893,10 @@ Test(eval, threads_share_a_shard)
  * "a" with the smallest external ids, which are all in its second block. */
 Test(eval, window_or_seed_ties)
 {
-    char path[] = "/tmp/sgs-test-eval-seed-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
+    char path[64];
     const uint32_t n_docs = 10000;
     sgs_err err = {0};
-    sgs_shard_writer *w = sgs_shard_writer_new(path, 0, 1, 5, &err);
-    cr_assert_not_null(w, "%s", err.msg);
+    sgs_shard_writer *w = temp_writer(path);
     for (uint32_t d = 0; d < n_docs; d++) {
         /* Docs 256, 258 .. 510 (the second block of "a") sort first. */
         char id[16];
@@ -902,11 +914,7 @@ Test(eval, window_or_seed_ties)
     for (uint32_t d = 1001; d <= 1100; d++)
         cr_assert_eq(sgs_shard_writer_add_posting(w, d, 1, &err), 0, "%s", err.msg);
     cr_assert_eq(sgs_shard_writer_end_term(w, &err), 0, "%s", err.msg);
-    uint64_t xxh3, size;
-    cr_assert_eq(sgs_shard_writer_finish(w, &xxh3, &size, &err), 0, "%s", err.msg);
-    sgs_shard_writer_free(w);
-    sgs_shard *s = sgs_shard_open(path, ALL_VERIFY, &err);
-    cr_assert_not_null(s, "%s", err.msg);
+    sgs_shard *s = finish_and_open(w, path);
 
     sgs_arena a;
     sgs_arena_init(&a, 1 << 16);
@@ -930,21 +938,15 @@ Test(eval, window_or_seed_ties)
 
 /* Cursors advanced by short and long jumps land where a scan of the decoded
  * list says, on lists whose postings are spread evenly, crowded at both
- * ends of the shard, or in one narrow run (so the skip search's guess of
- * the block from the target's place in the shard misses either way). */
+ * ends of the shard, or in one narrow run. */
 Test(eval, advance_matches_a_scan)
 {
     rng r = seeded("advance_matches_a_scan");
     enum { N_DOCS = 100000, N_SHAPES = 3 };
     static const char *names[N_SHAPES] = {"crowded", "even", "run"};
     char path[64];
-    snprintf(path, sizeof path, "/tmp/sgs-test-eval-XXXXXX");
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
     sgs_err err = {0};
-    sgs_shard_writer *w = sgs_shard_writer_new(path, 0, 1, 5, &err);
-    cr_assert_not_null(w, "%s", err.msg);
+    sgs_shard_writer *w = temp_writer(path);
     for (uint32_t d = 0; d < N_DOCS; d++) {
         char id[16];
         snprintf(id, sizeof id, "%u", d);
@@ -970,11 +972,7 @@ Test(eval, advance_matches_a_scan)
             cr_assert_eq(sgs_shard_writer_add_posting(w, docs[t][i], 1, &err), 0, "%s", err.msg);
         cr_assert_eq(sgs_shard_writer_end_term(w, &err), 0, "%s", err.msg);
     }
-    uint64_t xxh3, size;
-    cr_assert_eq(sgs_shard_writer_finish(w, &xxh3, &size, &err), 0, "%s", err.msg);
-    sgs_shard_writer_free(w);
-    sgs_shard *s = sgs_shard_open(path, ALL_VERIFY, &err);
-    cr_assert_not_null(s, "%s", err.msg);
+    sgs_shard *s = finish_and_open(w, path);
 
     for (uint32_t t = 0; t < N_SHAPES; t++) {
         sgs_term_entry e;

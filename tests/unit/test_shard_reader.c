@@ -998,6 +998,19 @@ static rng seeded(const char *test)
     return (rng){seed};
 }
 
+/* A writer for shard shard of count, generation gen, on a fresh temporary
+ * file named by the template path (rewritten in place). */
+static sgs_shard_writer *temp_writer(char *path, uint32_t shard, uint32_t count, uint64_t gen)
+{
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    sgs_err err = {0};
+    sgs_shard_writer *w = sgs_shard_writer_new(path, shard, count, gen, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    return w;
+}
+
 Test(shard_reader, writer_round_trips)
 {
     rng r = seeded("writer_round_trips");
@@ -1006,12 +1019,8 @@ Test(shard_reader, writer_round_trips)
         uint64_t corpus = n_docs + rng_next(&r) % 5000;
         uint32_t n_terms = (uint32_t)(rng_next(&r) % 40) + 1;
         char path[] = "/tmp/sgs-test-writer-XXXXXX";
-        int fd = mkstemp(path);
-        cr_assert(fd >= 0);
-        close(fd);
         sgs_err err = {0};
-        sgs_shard_writer *w = sgs_shard_writer_new(path, 1, 3, 77, &err);
-        cr_assert_not_null(w, "%s", err.msg);
+        sgs_shard_writer *w = temp_writer(path, 1, 3, 77);
         uint32_t *lengths = malloc(n_docs * sizeof *lengths);
         for (uint32_t d = 0; d < n_docs; d++) {
             char id[32], stored[64];
@@ -1123,12 +1132,8 @@ Test(shard_reader, writer_round_trips)
 Test(shard_reader, writer_refuses_an_id_past_32_bit_lengths)
 {
     char path[] = "/tmp/sgs-test-writer-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
     sgs_err err = {0};
-    sgs_shard_writer *w = sgs_shard_writer_new(path, 0, 1, 1, &err);
-    cr_assert_not_null(w, "%s", err.msg);
+    sgs_shard_writer *w = temp_writer(path, 0, 1, 1);
     /* Refused before a byte is read, so a short buffer is enough. */
     cr_assert_eq(sgs_shard_writer_add_doc(w, "x", (size_t)UINT32_MAX + 1, "{}", 2, 1, &err),
                  SGS_EINTERNAL);
