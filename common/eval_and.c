@@ -202,7 +202,12 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
         /* The shared docs of this pair of blocks are gathered first, their
          * length codes and lengths asked for as they are found, then
          * handled in order: the cache misses of ranking overlap. */
-        uint32_t ci[SGS_BLOCK_LEN], cj[SGS_BLOCK_LEN], nc = 0;
+        uint32_t ci[SGS_BLOCK_LEN + SGS_INTERSECT_ALL_SLACK];
+        uint32_t cj[SGS_BLOCK_LEN + SGS_INTERSECT_ALL_SLACK], nc = 0;
+#if defined(__x86_64__)
+        if (ev->simd >= SGS_SIMD_AVX512)
+            nc = sgs_intersect_all_avx512(ad, na, bd, nb, &i, &j, ci, cj);
+#endif
         for (;;) {
             if (!sgs_intersect_shared(ev->simd, ad, na, bd, nb, &i, &j))
                 break;

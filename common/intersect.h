@@ -3,10 +3,12 @@
  * run time on the SIMD level (simd.h) so one binary runs on every CPU.
  *
  * Invariants: the arrays are strictly increasing; a kernel reads only
- * ad[*pi..na) and bd[*pj..nb), with unaligned loads, and reports shared docs
- * in doc order. It stops once fewer docs than its lanes are left on a side:
- * the caller finishes the rest with scalar code, which is also the whole
- * job at SGS_SIMD_SCALAR (and on CPUs without SSE2). */
+ * ad[*pi..na) and bd[*pj..nb), with unaligned loads (masked ones, which
+ * never fault past the end, for AVX-512), and reports shared docs in doc
+ * order. The AVX2 and SSE2 kernels stop once fewer docs than their lanes
+ * are left on a side: the caller finishes the rest with scalar code, which
+ * is also the whole job at SGS_SIMD_SCALAR (and on CPUs without SSE2); the
+ * AVX-512 one runs to the end of a side. */
 #ifndef SGS_COMMON_INTERSECT_H
 #define SGS_COMMON_INTERSECT_H
 
@@ -23,6 +25,23 @@
 bool sgs_intersect_shared_avx2(const uint32_t *ad, uint32_t na, const uint32_t *bd, uint32_t nb,
                                uint32_t *pi, uint32_t *pj);
 #endif
+
+#if defined(__x86_64__)
+/* Every doc ad[*pi..na) and bd[*pj..nb) share, 16-lane windows compared
+ * with one VP2INTERSECT each (the last windows masked to what is left): the
+ * positions of the shared docs are appended, in doc order, to ci (in ad)
+ * and cj (in bd), which must have room for the shared docs plus
+ * SGS_INTERSECT_ALL_SLACK; returns their number. Stops with *pi == na or
+ * *pj == nb, every doc before them on both sides compared with every doc
+ * it could share. Only call when sgs_simd_active() >= SGS_SIMD_AVX512. */
+uint32_t sgs_intersect_all_avx512(const uint32_t *ad, uint32_t na, const uint32_t *bd,
+                                  uint32_t nb, uint32_t *pi, uint32_t *pj, uint32_t *ci,
+                                  uint32_t *cj);
+#endif
+
+/* Positions sgs_intersect_all_avx512 may write past the shared docs it
+ * reports (it stores whole 16-lane vectors). */
+#define SGS_INTERSECT_ALL_SLACK 16u
 
 #if defined(__SSE2__)
 /* As sgs_intersect_shared_avx2 with 4-lane windows (SSE2) alone. */

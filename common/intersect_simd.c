@@ -4,9 +4,9 @@
  * moves on (both on a tie): none of its docs can meet a later doc of the
  * other. A hit is the first shared doc (windows meet in doc order).
  *
- * Invariants: as intersect.h; the AVX2 kernel is compiled with a target
- * attribute and only called when the CPU has AVX2 (sgs_simd_active()); the
- * SSE2 kernel is x86-64 baseline. Elsewhere the file is empty and the
+ * Invariants: as intersect.h; the AVX2 and AVX-512 kernels are compiled with
+ * target attributes and only called when the CPU has them
+ * (sgs_simd_active()); the SSE2 kernel is x86-64 baseline. Elsewhere the file is empty and the
  * merge's scalar loop does all the work. */
 #include "common/intersect.h"
 
@@ -114,5 +114,43 @@ __attribute__((target("avx2"))) bool sgs_intersect_shared_avx2(const uint32_t *a
     *pi = i;
     *pj = j;
     return shared_sse2(ad, na, bd, nb, pi, pj);
+}
+
+/* W = 16 with VP2INTERSECT: one instruction compares the two windows
+ * whole and marks the shared lanes of each; the marked positions are
+ * compressed into ci and cj together (shared docs are distinct and in the
+ * same order on both sides, so the k-th mark of one window and the k-th of
+ * the other are the same doc). A window shorter than 16 at the end of an
+ * array is filled with copies of its last doc and its marks masked to its
+ * real lanes: a copy can only repeat a real doc of the same side. */
+__attribute__((target("avx512f,avx512vl,avx512vp2intersect,popcnt"))) uint32_t
+sgs_intersect_all_avx512(const uint32_t *ad, uint32_t na, const uint32_t *bd, uint32_t nb,
+                         uint32_t *pi, uint32_t *pj, uint32_t *ci, uint32_t *cj)
+{
+    uint32_t i = *pi, j = *pj, nc = 0;
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    while (i < na && j < nb) {
+        uint32_t wa = na - i < 16 ? na - i : 16, wb = nb - j < 16 ? nb - j : 16;
+        uint32_t am = ad[i + wa - 1], bm = bd[j + wb - 1];
+        __mmask16 ma = (__mmask16)(0xFFFFu >> (16 - wa)), mb = (__mmask16)(0xFFFFu >> (16 - wb));
+        __m512i va = _mm512_mask_loadu_epi32(_mm512_set1_epi32((int)am), ma, ad + i);
+        __m512i vb = _mm512_mask_loadu_epi32(_mm512_set1_epi32((int)bm), mb, bd + j);
+        __mmask16 ka, kb;
+        _mm512_2intersect_epi32(va, vb, &ka, &kb);
+        ka &= ma;
+        kb &= mb;
+        if (__builtin_expect(ka != 0, 0)) {
+            __m512i pa = _mm512_add_epi32(lanes, _mm512_set1_epi32((int)i));
+            __m512i pb = _mm512_add_epi32(lanes, _mm512_set1_epi32((int)j));
+            _mm512_storeu_si512(ci + nc, _mm512_maskz_compress_epi32(ka, pa));
+            _mm512_storeu_si512(cj + nc, _mm512_maskz_compress_epi32(kb, pb));
+            nc += (uint32_t)__builtin_popcount(ka);
+        }
+        i += am <= bm ? wa : 0;
+        j += bm <= am ? wb : 0;
+    }
+    *pi = i;
+    *pj = j;
+    return nc;
 }
 #endif

@@ -334,6 +334,7 @@ static const sgs_postings_kernels avx2_kernels = {
 const sgs_postings_kernels *sgs_postings_simd_kernels(sgs_simd_level level)
 {
     switch (level) {
+    case SGS_SIMD_AVX512: /* no codec kernels of its own */
     case SGS_SIMD_AVX2:
         return &avx2_kernels;
     case SGS_SIMD_SSE2:

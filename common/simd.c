@@ -16,7 +16,11 @@ static sgs_simd_level cpu_best(void)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    /* libgcc's "avx2" already requires the OS to save YMM state (XGETBV). */
+    /* libgcc's "avx2" and "avx512*" already require the OS to save YMM and
+     * ZMM state (XGETBV). */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vp2intersect"))
+        return SGS_SIMD_AVX512;
     if (__builtin_cpu_supports("avx2"))
         return SGS_SIMD_AVX2;
     return SGS_SIMD_SSE2; /* part of the x86-64 baseline */
@@ -31,12 +35,12 @@ static void simd_decide(void)
     const char *cap_name = getenv("SGS_SIMD");
     if (cap_name != NULL && cap_name[0] != '\0') {
         int cap = -1;
-        for (int l = SGS_SIMD_SCALAR; l <= SGS_SIMD_AVX2; l++)
+        for (int l = SGS_SIMD_SCALAR; l <= SGS_SIMD_AVX512; l++)
             if (strcasecmp(cap_name, sgs_simd_name((sgs_simd_level)l)) == 0)
                 cap = l;
         if (cap < 0)
             sgs_log(SGS_LOG_WARN, "simd_env_ignored",
-                    "SGS_SIMD='%s' is not scalar, sse2 or avx2; using %s", cap_name,
+                    "SGS_SIMD='%s' is not scalar, sse2, avx2 or avx512; using %s", cap_name,
                     sgs_simd_name(level));
         else if ((int)level > cap)
             level = (sgs_simd_level)cap;
@@ -59,6 +63,8 @@ const char *sgs_simd_name(sgs_simd_level level)
         return "sse2";
     case SGS_SIMD_AVX2:
         return "avx2";
+    case SGS_SIMD_AVX512:
+        return "avx512";
     }
     return "unknown";
 }

@@ -233,7 +233,7 @@ int main(int argc, char **argv)
     double t_start = now_s();
     sgs_simd_level level = sgs_simd_active();
     const sgs_postings_kernels *sse2 = NULL;
-    if (level == SGS_SIMD_AVX2)
+    if (level >= SGS_SIMD_AVX2)
         sse2 = sgs_postings_simd_kernels(SGS_SIMD_SSE2);
     uint64_t check = 0;
 

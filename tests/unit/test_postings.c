@@ -206,9 +206,12 @@ Test(postings, simd_level_respects_env)
         cr_assert_eq(level, SGS_SIMD_SCALAR);
     if (env != NULL && strcmp(env, "sse2") == 0)
         cr_assert_leq(level, SGS_SIMD_SSE2);
+    if (env != NULL && strcmp(env, "avx2") == 0)
+        cr_assert_leq(level, SGS_SIMD_AVX2);
     cr_assert_str_eq(sgs_simd_name(SGS_SIMD_SCALAR), "scalar");
     cr_assert_str_eq(sgs_simd_name(SGS_SIMD_SSE2), "sse2");
     cr_assert_str_eq(sgs_simd_name(SGS_SIMD_AVX2), "avx2");
+    cr_assert_str_eq(sgs_simd_name(SGS_SIMD_AVX512), "avx512");
 }
 
 Test(postings, bits_max_and_sizes)
