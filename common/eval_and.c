@@ -207,13 +207,12 @@ static uint64_t merge_and(evaluator *ev, sgs_term_iter *const *t, uint32_t n,
 #if defined(__x86_64__)
         if (ev->simd >= SGS_SIMD_AVX512)
             nc = sgs_intersect_all_avx512(ad, na, bd, nb, &i, &j, ci, cj);
+        else
 #endif
-        for (;;) {
-            if (!sgs_intersect_shared(ev->simd, ad, na, bd, nb, &i, &j))
-                break;
-            ci[nc] = i++;
-            cj[nc++] = j++;
-        }
+            while (sgs_intersect_shared(ev->simd, ad, na, bd, nb, &i, &j)) {
+                ci[nc] = i++;
+                cj[nc++] = j++;
+            }
         while (i < na && j < nb) {
             uint32_t u = ad[i], v = bd[j];
             if (__builtin_expect(u == v, 0)) {
