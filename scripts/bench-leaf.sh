@@ -14,6 +14,9 @@
 #                      ranks OR queries in tens of milliseconds); every engine
 #                      also gets one untimed warm-up pass
 #   SGS_BENCH_PER_CLASS queries per class (default 200)
+#   SGS_BENCH_CPU_BATCH=1  in-process engines read the thread CPU clock once
+#                      per pass over a class, not around each query (on a
+#                      guest that clock is a slow system call)
 #   SGS_BENCH_WRK_SECONDS, SGS_BENCH_WRK_CONNECTIONS  wrk run (default 3, 8)
 #   SGS_BENCH_JSON     also write all records here (one JSON object per corpus)
 # Run it alone:  SGS_BENCH_CORPORA=gcide scripts/bench-leaf.sh

@@ -1,7 +1,7 @@
 /* Query latency of SQLite FTS5 on a benchmark query file
  * (bench/leaf/make_queries.py), in process through the C API.
  *
- *   fts5_query DB QUERIES [--mode top10|count] [--repeat R] [--counts]
+ *   fts5_query DB QUERIES [--mode top10|count] [--repeat R] [--counts] [--cpu-batch]
  *
  * Queries are rewritten to FTS5 syntax: "a b" -> "a AND b", "a OR b" as is,
  * "a b -c" -> "a AND b NOT c". top10: ORDER BY rank (FTS5's bm25(), k1 = 1.2,
@@ -11,7 +11,9 @@
  * query, each run R times, after one untimed warm-up pass. The database is
  * memory-mapped (PRAGMA mmap_size), as sgsearch maps its shard. --counts
  * prints instead one JSON line per query with its exact match count, for
- * checking that the engines agree. */
+ * checking that the engines agree. --cpu-batch reads the thread CPU clock
+ * once around each pass over a class instead of around each query (as
+ * bench_eval --cpu-batch and xapian_query --cpu-batch). */
 #define _GNU_SOURCE
 #include <sqlite3.h>
 #include <stdio.h>
@@ -77,11 +79,12 @@ static long run(sqlite3_stmt *st, const char *fts)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s DB QUERIES [--mode top10|count] [--repeat R]\n", argv[0]);
+        fprintf(stderr, "usage: %s DB QUERIES [--mode top10|count] [--repeat R] [--counts] [--cpu-batch]\n",
+                argv[0]);
         return 2;
     }
     const char *mode = "top10";
-    int repeat = 3, counts = 0;
+    int repeat = 3, counts = 0, cpu_batch = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--mode") && i + 1 < argc)
             mode = argv[++i];
@@ -89,6 +92,8 @@ int main(int argc, char **argv)
             repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--counts"))
             counts = 1, mode = "count";
+        else if (!strcmp(argv[i], "--cpu-batch"))
+            cpu_batch = 1;
         else {
             fprintf(stderr, "fts5_query: unknown argument %s\n", argv[i]);
             return 2;
@@ -149,13 +154,18 @@ int main(int argc, char **argv)
         double cpu = 0;
         while (j < n && !strcmp(qs[j].cls, qs[i].cls))
             j++;
-        for (int r = 0; r < repeat; r++)
+        for (int r = 0; r < repeat; r++) {
+            double b0 = cpu_batch ? cpu_us() : 0;
             for (size_t q = i; q < j; q++) {
-                double c0 = cpu_us(), t0 = now_us();
+                double c0 = cpu_batch ? 0 : cpu_us(), t0 = now_us();
                 checksum += run(st, qs[q].fts);
                 us[m++] = now_us() - t0;
-                cpu += cpu_us() - c0;
+                if (!cpu_batch)
+                    cpu += cpu_us() - c0;
             }
+            if (cpu_batch)
+                cpu += cpu_us() - b0;
+        }
         qsort(us, m, sizeof *us, cmp_double);
         double sum = 0;
         for (size_t q = 0; q < m; q++)
