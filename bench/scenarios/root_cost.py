@@ -5,7 +5,9 @@ sgs-leaf and sgs-root processes on loopback:
   client    CPU per sub-request of the root's leaf client (bench_http_client)
             and of libcurl's multi interface (curl_http_client, when built:
             scripts/bench-root.sh builds it if libcurl is installed), each
-            against the trivial in-process server and against a real leaf.
+            against the trivial in-process server and against a real leaf;
+            and the kernel's floor under both (bench_tcp_floor: a blocking
+            send and recv per request on one connection, no event loop).
   cpu       the whole root's CPU per leaf sub-request: the sgs-root
             process's CPU time (utime + stime of /proc/PID/stat) over the
             same closed-loop load (sgs-bench) sent to a root of S shards and
@@ -38,6 +40,7 @@ import cluster as C
 BENCH_DIR = os.path.join(C.BUILD, "bench")
 HTTP_CLIENT = os.path.join(BENCH_DIR, "bench_http_client")
 CURL_CLIENT = os.path.join(BENCH_DIR, "curl_http_client")
+TCP_FLOOR = os.path.join(BENCH_DIR, "bench_tcp_floor")
 LATENCY = os.path.join(BENCH_DIR, "bench_root_latency")
 DATA = os.environ.get("SGS_DATA", os.path.join(C.ROOT, "data"))
 
@@ -192,7 +195,8 @@ def phase_client(a, leaf):
     rows = []
     for target, n, extra in (("trivial", n_triv, []), ("sgs-leaf", n_leaf, [str(leaf.port), "apple"])):
         for conns in (8, 1):
-            for prog in (HTTP_CLIENT, CURL_CLIENT):
+            # The floor (blocking send + recv, no event loop) has one connection.
+            for prog in (HTTP_CLIENT, CURL_CLIENT) + ((TCP_FLOOR,) if conns == 1 else ()):
                 if not os.access(prog, os.X_OK):
                     continue
                 r = run_json([prog, str(n), str(conns)] + extra)

@@ -41,6 +41,8 @@ def test_root_cost_short(tmp_path):
     targets = {(r["client"], r["target"], r["connections"]) for r in runs}
     assert ("sgs http_client", "trivial", 8) in targets
     assert ("sgs http_client", "sgs-leaf", 1) in targets
+    assert ("blocking send+recv", "trivial", 1) in targets
+    assert ("blocking send+recv", "sgs-leaf", 1) in targets
     if s["client"]["libcurl_built"]:
         assert any(r["client"].startswith("libcurl") and r["target"] == "sgs-leaf" for r in runs)
     for r in runs:
