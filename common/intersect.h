@@ -31,7 +31,8 @@ bool sgs_intersect_shared_avx2(const uint32_t *ad, uint32_t na, const uint32_t *
  * with one VP2INTERSECT each (the last windows masked to what is left): the
  * positions of the shared docs are appended, in doc order, to ci (in ad)
  * and cj (in bd), which must have room for the shared docs plus
- * SGS_INTERSECT_ALL_SLACK; returns their number. Stops with *pi == na or
+ * SGS_INTERSECT_ALL_SLACK (at most min(na - *pi, nb - *pj) docs, as both
+ * arrays strictly increase); returns their number. Stops with *pi == na or
  * *pj == nb, every doc before them on both sides compared with every doc
  * it could share. Only call when sgs_simd_active() >= SGS_SIMD_AVX512. */
 uint32_t sgs_intersect_all_avx512(const uint32_t *ad, uint32_t na, const uint32_t *bd,
