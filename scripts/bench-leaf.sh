@@ -7,7 +7,7 @@
 # stdout; bench/RESULTS.md records them.
 #   SGS_BENCH_CORPORA  space-separated subset of: gcide synth1m synth10m
 #                      (default: gcide synth1m; synth10m is 8.4 GB of JSONL
-#                      and its peer indexes take about an hour)
+#                      and its Xapian index takes about 28 minutes on 2 cores)
 #   SGS_BENCH_LEAF=0   skip this benchmark inside `make bench`
 #   SGS_BENCH_REPEAT   in-process passes over the queries, sgsearch (default 3)
 #   SGS_BENCH_PEER_REPEAT  the same for Xapian and FTS5 (default 1: FTS5
@@ -17,6 +17,8 @@
 #   SGS_BENCH_CPU_BATCH=1  in-process engines read the thread CPU clock once
 #                      per pass over a class, not around each query (on a
 #                      guest that clock is a slow system call)
+#   SGS_BENCH_XAPIAN_PART_DOCS  Xapian indexes larger corpora in parts of this
+#                      many documents, merged by xapian-compact (default 1000000)
 #   SGS_BENCH_WRK_SECONDS, SGS_BENCH_WRK_CONNECTIONS  wrk run (default 3, 8)
 #   SGS_BENCH_JSON     also write all records here (one JSON object per corpus)
 # Run it alone:  SGS_BENCH_CORPORA=gcide scripts/bench-leaf.sh
@@ -33,7 +35,7 @@ PY=/usr/bin/python3 # Debian's, which has python3-xapian
 PEERS_BIN=$B/bench/peers
 mkdir -p "$DATA" "$WORK" "$PEERS_BIN"
 
-for tool in wrk g++ pkg-config; do
+for tool in wrk g++ pkg-config xapian-compact; do
     command -v $tool >/dev/null 2>&1 ||
         { echo "bench-leaf: $tool missing (scripts/deps.sh bench)" >&2; exit 2; }
 done
@@ -62,6 +64,29 @@ corpus() {
     esac
 }
 
+# xapian_index JSONL DIR -> DIR/xapian.tmp. Xapian's indexing slows as its
+# database grows (on synth10m it fell from about 3,600 to 1,400 docs/s), so a
+# corpus of more than SGS_BENCH_XAPIAN_PART_DOCS documents (default 1,000,000)
+# is indexed in parts of that size, one per core at a time, and the parts are
+# merged in order by xapian-compact (the same documents, ids and statistics
+# as one build; compacted, as a production Xapian index would be).
+xapian_index() {
+    part=${SGS_BENCH_XAPIAN_PART_DOCS:-1000000}
+    docs=$(grep -c . "$1")
+    if [ "$docs" -le "$part" ]; then
+        $PY bench/peers/xapian_py_index.py "$1" "$2/xapian.tmp" >&2
+        return
+    fi
+    n=$(( (docs + part - 1) / part ))
+    seq 0 $((n - 1)) | xargs -P "$(nproc)" -I K sh -c \
+        "$PY bench/peers/xapian_py_index.py '$1' '$2/xapian.part'K --skip \$((K * $part)) --limit $part >&2"
+    parts=$(seq 0 $((n - 1)) | sed "s|^|$2/xapian.part|")
+    # shellcheck disable=SC2086
+    xapian-compact --multipass $parts "$2/xapian.tmp" >&2
+    # shellcheck disable=SC2086
+    rm -rf $parts
+}
+
 # fresh TARGET SOURCE: TARGET exists and is newer than SOURCE.
 fresh() { [ -e "$1" ] && [ "$1" -nt "$2" ]; }
 
@@ -78,8 +103,8 @@ indexes() { # corpus -> $WORK/leaf-<corpus>/{sgs,xapian,fts5.db,queries.tsv}
     fi
     if ! fresh "$d/xapian/iamglass" "$in"; then
         echo "bench-leaf: $1: Xapian index (xapian_py_index.py)" >&2
-        rm -rf "$d/xapian" "$d/xapian.tmp"
-        $PY bench/peers/xapian_py_index.py "$in" "$d/xapian.tmp" >&2
+        rm -rf "$d/xapian" "$d/xapian.tmp" "$d/xapian.part"*
+        xapian_index "$in" "$d"
         mv "$d/xapian.tmp" "$d/xapian"
     fi
     if ! fresh "$d/fts5.db" "$in"; then

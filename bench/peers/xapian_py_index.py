@@ -2,7 +2,11 @@
 """Variant Xapian peer: indexes sgsearch JSONL straight into a Xapian (glass)
 database through the Python bindings (Debian package python3-xapian).
 
-  xapian_py_index.py INPUT.jsonl DBDIR
+  xapian_py_index.py INPUT.jsonl DBDIR [--skip S] [--limit L]
+
+--skip and --limit index only the L non-empty lines after the first S, so a
+large corpus can be indexed in parts at once and the parts merged with
+xapian-compact (scripts/bench-leaf.sh does that above a million documents).
 
 Same settings as the scriptindex peer: id as the unique boolean term Q<id>,
 title and body as free text without positions, no stemming, "id=...\\ntitle=..."
@@ -10,6 +14,7 @@ stored as document data. Unlike scriptindex, the timed run includes parsing
 the JSON (as sgs-index does) and the Python interpreter's per-document cost, so
 this is a secondary figure. XAPIAN_FLUSH_THRESHOLD applies as for scriptindex.
 """
+import argparse
 import json
 import sys
 
@@ -17,19 +22,29 @@ import xapian
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.stderr.write(__doc__)
-        return 2
-    src, dbdir = sys.argv[1], sys.argv[2]
+    ap = argparse.ArgumentParser(usage=__doc__)
+    ap.add_argument("input")
+    ap.add_argument("db")
+    ap.add_argument("--skip", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=-1)
+    a = ap.parse_args()
+    if a.skip < 0:
+        ap.error("--skip must be at least 0")
+    src, dbdir = a.input, a.db
     db = xapian.WritableDatabase(dbdir, xapian.DB_CREATE_OR_OVERWRITE)
     tg = xapian.TermGenerator()
     tg.set_stemming_strategy(xapian.TermGenerator.STEM_NONE)
-    n = 0
+    n = seen = 0
     loads = json.loads
     with open(src, "rb") as f:
         for line in f:
             if not line.strip():
                 continue
+            seen += 1
+            if seen <= a.skip:
+                continue
+            if n == a.limit:
+                break
             d = loads(line)
             doc_id = str(d["id"])
             title = d.get("title") or ""
