@@ -55,13 +55,6 @@ typedef struct bench_class {
     double sum_total, sum_hits;
 } bench_class;
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -208,20 +201,20 @@ int main(int argc, char **argv)
         uint64_t seg_c0 = 0;
         for (size_t i = 0; i <= n_qs; i++) {
             if (cpu_batch && pass > 0 && (i == n_qs || qs[i].cls != seg_cls)) {
-                uint64_t c = thread_cpu_ns();
+                uint64_t c = sgs_thread_cpu_ns();
                 if (seg_cls >= 0) {
                     classes[seg_cls].sum_cpu_ns += (double)(c - seg_c0);
                     all.sum_cpu_ns += (double)(c - seg_c0);
                 }
                 seg_cls = i < n_qs ? qs[i].cls : -1;
-                seg_c0 = thread_cpu_ns();
+                seg_c0 = sgs_thread_cpu_ns();
             }
             if (i == n_qs)
                 break;
             sgs_eval_result res;
-            uint64_t c0 = cpu_batch ? 0 : thread_cpu_ns(), t0 = sgs_now_ns();
+            uint64_t c0 = cpu_batch ? 0 : sgs_thread_cpu_ns(), t0 = sgs_now_ns();
             int rc = sgs_eval(s, qs[i].tree, k, 0, &a, &res, &err);
-            uint64_t dt = sgs_now_ns() - t0, dc = cpu_batch ? 0 : thread_cpu_ns() - c0;
+            uint64_t dt = sgs_now_ns() - t0, dc = cpu_batch ? 0 : sgs_thread_cpu_ns() - c0;
             if (rc != 0) {
                 fprintf(stderr, "bench_eval: '%s': %s\n", qs[i].text, err.msg);
                 return 1;

@@ -36,13 +36,6 @@ static sgs_buf request;
 static long remaining, done, failed;
 static char host_header[64];
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void issue(bconn *c);
 
 static void step(bconn *c)
@@ -116,12 +109,12 @@ int main(int argc, char **argv)
         sgs_evloop_run_once(loop, 1000);
     done = failed = 0;
     remaining = args.requests;
-    uint64_t cpu0 = thread_cpu_ns(), wall0 = sgs_now_ns();
+    uint64_t cpu0 = sgs_thread_cpu_ns(), wall0 = sgs_now_ns();
     for (int i = 0; i < args.connections; i++)
         issue(&cs[i]);
     while (done + failed < args.requests && failed == 0)
         sgs_evloop_run_once(loop, 1000);
-    uint64_t cpu = thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
+    uint64_t cpu = sgs_thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
     bench_client_report("http_client", NULL, &args, done, failed, cpu, wall);
     for (int i = 0; i < args.connections; i++)
         sgs_http_conn_fini(&cs[i].http);

@@ -29,13 +29,6 @@
 #include "common/http_client.h"
 #include "bench/micro/trivial_server.h"
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* One round trip: sends the request in one call, then receives until a
  * whole 200 response is in. 0, or -1 when the socket or the answer failed. */
 static int round_trip(int fd, const sgs_buf *request, uint8_t *in, size_t in_cap)
@@ -88,14 +81,14 @@ int main(int argc, char **argv)
             return 1;
         }
     long done = 0, failed = 0;
-    uint64_t cpu0 = thread_cpu_ns(), wall0 = sgs_now_ns();
+    uint64_t cpu0 = sgs_thread_cpu_ns(), wall0 = sgs_now_ns();
     for (; done < args.requests; done++)
         if (round_trip(fd, &request, in, sizeof in) != 0) {
             perror("round trip");
             failed = 1;
             break;
         }
-    uint64_t cpu = thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
+    uint64_t cpu = sgs_thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
     bench_client_report("tcp_floor", "blocking send+recv", &args, done, failed, cpu, wall);
     close(fd);
     sgs_buf_fini(&request);

@@ -16,15 +16,9 @@
 
 #include "common/arena.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/query.h"
 #include "common/wire.h"
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 enum op {
     OP_PARSE_SHORT,
@@ -105,7 +99,7 @@ int main(int argc, char **argv)
         long fails = 0;
         for (long i = -(n / 10); i < n; i++) {
             if (i == 0)
-                start = thread_cpu_ns();
+                start = sgs_thread_cpu_ns();
             sgs_arena_reset(&a);
             sgs_buf_reset(&b);
             sgs_err_clear(&err);
@@ -145,7 +139,7 @@ int main(int argc, char **argv)
                 break;
             }
         }
-        uint64_t ns = thread_cpu_ns() - start;
+        uint64_t ns = sgs_thread_cpu_ns() - start;
         if (fails) {
             fprintf(stderr, "bench_wire: %s failed %ld times: %s\n", op_names[op], fails, err.msg);
             return 1;

@@ -41,13 +41,6 @@ static sgs_buf body;
 static char url[128];
 static struct curl_slist *headers;
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     (void)p;
@@ -181,11 +174,11 @@ int main(int argc, char **argv)
     run_until(args.connections * 10L);
     done = failed = 0;
     remaining = args.requests;
-    uint64_t cpu0 = thread_cpu_ns(), wall0 = sgs_now_ns();
+    uint64_t cpu0 = sgs_thread_cpu_ns(), wall0 = sgs_now_ns();
     for (int i = 0; i < args.connections; i++)
         issue(&hs[i]);
     run_until(args.requests);
-    uint64_t cpu = thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
+    uint64_t cpu = sgs_thread_cpu_ns() - cpu0, wall = sgs_now_ns() - wall0;
     char client[64];
     snprintf(client, sizeof client, "libcurl %s multi_socket",
              curl_version_info(CURLVERSION_NOW)->version);

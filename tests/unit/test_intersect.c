@@ -282,8 +282,6 @@ static void check_all_kernels(const char *pattern, const uint32_t *x, uint32_t n
         uint32_t rn = reference(a, na, b, nb, ri, rj);
         for (int level = SGS_SIMD_SCALAR; level <= (int)sgs_simd_active(); level++) {
             uint32_t n = by_shared_kernel((sgs_simd_level)level, a, na, b, nb, ci, cj);
-            cr_assert_eq(n, rn, "%s, %s: %u shared docs, the merge finds %u (lengths %u, %u)",
-                         pattern, sgs_simd_name((sgs_simd_level)level), n, rn, na, nb);
             check_same(sgs_simd_name((sgs_simd_level)level), ci, cj, n, ri, rj, rn, na, nb);
         }
 #if defined(__x86_64__)
