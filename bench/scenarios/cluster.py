@@ -33,6 +33,7 @@ SGS_SYNTH = os.path.join(BUILD, "sgs-synth")
 SGS_LEAF = os.path.join(BUILD, "sgs-leaf")
 SGS_ROOT = os.path.join(BUILD, "sgs-root")
 SGS_BENCH = os.path.join(BUILD, "sgs-bench")
+BENCH_WAKE = os.path.join(BUILD, "bench", "bench_wake")
 MAKE_QUERIES = os.path.join(ROOT, "bench", "leaf", "make_queries.py")
 RESULTS = os.path.join(ROOT, "bench", "results")
 
@@ -81,7 +82,7 @@ def log(msg):
 
 def missing_programs():
     """Names of the programs the scenarios need that are not built."""
-    return [p for p in (SGS_INDEX, SGS_SYNTH, SGS_LEAF, SGS_ROOT, SGS_BENCH)
+    return [p for p in (SGS_INDEX, SGS_SYNTH, SGS_LEAF, SGS_ROOT, SGS_BENCH, BENCH_WAKE)
             if not os.access(p, os.X_OK)]
 
 
@@ -364,6 +365,21 @@ def bench(url, queries, outdir, name, rate=None, connections=None, duration=10, 
         f"partial {rep['partial']}  hedged {100 * rep['hedge_rate']:.2f} %"
         + ("  GENERATOR SATURATED " + ",".join(rep["generator"]["reasons"])
            if rep["generator"]["saturated"] else ""))
+    return rep
+
+
+def wake_floor(rate, duration, fanout):
+    """The machine's own tail under a scatter at this rate (bench_wake: one
+    process exchanging 64 bytes with each of fanout bare echo processes over
+    loopback TCP, open loop, no HTTP and no work), run alone under the
+    generator's scheduling. Returns its JSON report (latency_us from each
+    exchange's due time, service_us from its actual send)."""
+    argv = SCHED["generator"] + [BENCH_WAKE, str(rate), str(duration), str(fanout)]
+    r = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=duration + 60)
+    rep = json.loads(r.stdout)
+    L = rep["latency_us"]
+    log(f"machine floor, bare {fanout}-way fan-out at {rate:g}/s: p50 {L['p50'] / 1e3:.2f}  "
+        f"p99 {L['p99'] / 1e3:.2f}  p99.9 {L['p999'] / 1e3:.2f}  max {L['max'] / 1e3:.2f} ms")
     return rep
 
 

@@ -16,7 +16,10 @@ sgs-leaf and sgs-root processes on loopback:
   overhead  p50 over queries of (latency at the client - the slowest shard's
             leaf-reported service time, details[].leaf_took_ms), one request
             at a time, against the p50 latency of the same client
-            (bench_root_latency) to nginx returning the root's answer bytes.
+            (bench_root_latency) to nginx returning the root's answer bytes;
+            beside it the machine's own part (bench_wake, back to back): a
+            bare round trip to one echo process and a bare fan-out to as
+            many echo processes as shards, no HTTP and no work.
   fanout    requests/s of a trivial query (k=0, tiny index) fanned out to 2
             leaves through the root against nginx returning the same bytes,
             the same wrk command, rounds alternating.
@@ -297,9 +300,14 @@ def phase_overhead(a, leaves, queries, scratch):
             raise RuntimeError(f"root answered {st}: {body[:300]}")
         nginx = Nginx(scratch, body)
         passes = "1" if a.short else str(a.passes)
-        runs = {"nginx": [], **{b: [] for b in binaries}}
+        runs = {"nginx": [], **{b: [] for b in binaries}, "bare_1": [], "bare_fanout": []}
+        wake_s = "0.3" if a.short else "2"
         for _ in range(a.rounds):
             runs["nginx"].append(run_json([LATENCY, "127.0.0.1", str(nginx.port), "/", queries, passes]))
+            # The machine's part: the same fan-out, one exchange at a time, to
+            # bare echo processes (no HTTP, no work), and one bare round trip.
+            runs["bare_1"].append(run_json([C.BENCH_WAKE, "0", wake_s, "1"]))
+            runs["bare_fanout"].append(run_json([C.BENCH_WAKE, "0", wake_s, str(n_shards)]))
             for b, r in roots.items():
                 runs[b].append(run_json([LATENCY, "127.0.0.1", str(r.port), "/search", queries,
                                          passes]))
@@ -308,6 +316,10 @@ def phase_overhead(a, leaves, queries, scratch):
                       f"{runs['nginx'][-1]['latency_us']['p50']:.1f} us")
         med = lambda xs: sorted(xs)[len(xs) // 2]
         rtt = med([r["latency_us"]["p50"] for r in runs["nginx"]])
+        bare_1 = med([r["service_us"]["p50"] for r in runs["bare_1"]])
+        bare_fanout = med([r["service_us"]["p50"] for r in runs["bare_fanout"]])
+        C.log(f"machine floor: bare round trip p50 {bare_1:.1f} us, bare {n_shards}-way fan-out "
+              f"p50 {bare_fanout:.1f} us")
 
         def summarize(rs):
             ov = med([r["overhead_us"]["p50"] for r in rs])
@@ -323,7 +335,9 @@ def phase_overhead(a, leaves, queries, scratch):
         cur = variants["current"]
         runs["root"] = runs.pop("current")
         return {"shards": n_shards, "replicas": 1, "passes": int(passes), "rounds": a.rounds,
-                "loopback_rtt_us_p50": rtt, **cur, "binaries": binaries, "variants": variants,
+                "loopback_rtt_us_p50": rtt, "bare_round_trip_us_p50": bare_1,
+                "bare_fanout_us_p50": bare_fanout,
+                "bare_fanout_beyond_round_trip_us_p50": round(bare_fanout - bare_1, 1), **cur, "binaries": binaries, "variants": variants,
                 "goal_ratio": 2, "runs": runs}
     finally:
         if nginx:
@@ -465,6 +479,9 @@ def main():
             rows.append(["root overhead p50 / loopback RTT p50",
                          f"{o['overhead_us_p50']:.1f} / {o['loopback_rtt_us_p50']:.1f} us = {o['ratio']}x",
                          "goal <= 2x: " + ("met" if o["goal_met"] else "NOT met")])
+            rows.append([f"machine: bare {o['shards']}-way fan-out p50 - bare round trip p50",
+                         f"{o['bare_fanout_us_p50']:.1f} - {o['bare_round_trip_us_p50']:.1f} us = "
+                         f"{o['bare_fanout_beyond_round_trip_us_p50']:.1f} us", ""])
         if "fanout" in summary:
             f = summary["fanout"]
             if "baseline" in f["variants"]:

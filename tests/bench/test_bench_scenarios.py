@@ -73,7 +73,13 @@ def test_straggler_short(tmp_path):
     assert set(s["goals"]) == {"200/2000", "20/200"}
     for g in s["goals"].values():
         assert g["healthy_p999"] > 0 and g["p999_gain_bound"] > 0, g
-    assert "Tail at Scale" in text and "extra leaf %" in text
+        assert g["machine_floor_p999"] > 0 and g["p999_needed"] > 0, g
+    fl = s["machine_floor"]
+    assert fl["bench"] == "wake" and fl["fanout"] == 4 and fl["exchanges"] > 0, fl
+    for h in (fl["latency_us"], fl["service_us"]):
+        assert 0 < h["p50"] <= h["p90"] <= h["p99"] <= h["p999"] <= h["max"], fl
+    assert fl["service_us"]["p50"] <= fl["latency_us"]["p50"], fl
+    assert "Tail at Scale" in text and "extra leaf %" in text and "machine floor" in text
     check_plot(out, "straggler-200of2000")
     check_plot(out, "straggler-20of200")
 

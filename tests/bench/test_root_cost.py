@@ -65,6 +65,11 @@ def test_root_cost_short(tmp_path):
               "root_internal_overhead_us_p50"):
         assert isinstance(o[k], (int, float)), k
     assert o["goal_met"] == (o["overhead_us_p50"] <= 2 * o["loopback_rtt_us_p50"])
+    assert o["bare_round_trip_us_p50"] > 0 and o["bare_fanout_us_p50"] > 0
+    assert o["bare_fanout_beyond_round_trip_us_p50"] == round(
+        o["bare_fanout_us_p50"] - o["bare_round_trip_us_p50"], 1)
+    for r in o["runs"]["bare_fanout"]:
+        assert r["fanout"] == o["shards"] and r["rate"] == 0 and r["exchanges"] > 0, r
     for r in o["runs"]["root"] + o["runs"]["nginx"]:
         assert r["errors"] == 0 and r["requests"] > 0
 
@@ -72,4 +77,4 @@ def test_root_cost_short(tmp_path):
         f = s["fanout"]
         assert f["leaves"] == 2 and f["root_median_rps"] > 0 and f["nginx_median_rps"] > 0
         assert f["goal_met"] == (f["ratio"] >= 0.25)
-    assert "root CPU per sub-request" in p.stdout
+    assert "root CPU per sub-request" in p.stdout and "bare 4-way fan-out" in p.stdout
