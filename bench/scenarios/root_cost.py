@@ -107,8 +107,10 @@ def gcide_index():
     if C.index_is_readable(out):
         return out
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(out + ".part", ignore_errors=True)  # left by an interrupted build
     if not os.path.exists(src):
         sys.exit(f"root_cost: {src} missing (scripts/bench-leaf.sh makes it)")
+    os.makedirs(os.path.dirname(out), exist_ok=True)  # data/bench/ on a new machine
     C.log(f"building {out}")
     subprocess.run([C.SGS_INDEX, "build", "--input", src, "--shards", "4", "--out", out + ".part",
                     "--quiet", "--threads", "2"], check=True)
