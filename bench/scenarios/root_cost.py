@@ -339,8 +339,8 @@ def phase_overhead(a, leaves, queries, scratch):
         return {"shards": n_shards, "replicas": 1, "passes": int(passes), "rounds": a.rounds,
                 "loopback_rtt_us_p50": rtt, "bare_round_trip_us_p50": bare_1,
                 "bare_fanout_us_p50": bare_fanout,
-                "bare_fanout_beyond_round_trip_us_p50": round(bare_fanout - bare_1, 1), **cur, "binaries": binaries, "variants": variants,
-                "goal_ratio": 2, "runs": runs}
+                "bare_fanout_beyond_round_trip_us_p50": round(bare_fanout - bare_1, 1), **cur,
+                "binaries": binaries, "variants": variants, "goal_ratio": 2, "runs": runs}
     finally:
         if nginx:
             nginx.close()

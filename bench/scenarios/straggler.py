@@ -11,8 +11,9 @@ against requests sent x shards, with its hedges sent and won and retries)
 and by the leaves (sgs_leaf_queries_total; a hedge the root cancels before
 the leaf reads it is not counted there). Before the clusters start, the
 machine's own floor at the same rate (bench_wake: the same 4-way fan-out to
-bare echo processes, no HTTP and no work) is measured for as long as a run,
-so the table can be read against what the machine alone gives. The default rate is 300 req/s, well
+bare echo processes, no HTTP and no work) is measured for as long as a run
+(with `--rate probe`, right after the probe), so the table can be read
+against what the machine alone gives. The default rate is 300 req/s, well
 below what a healthy cluster sustains on a 2-core machine, so the tail
 measured is the straggler's, not queueing; `--rate probe` uses half the
 probed maximum. --rt PRIO shields the servers and the generator from other
